@@ -1,0 +1,76 @@
+"""`crm-admin`: operator commands that run against the table directly.
+
+With no connection options it targets the local stack of `make run`; --endpoint-url, --table-name and
+--region target any other table (a deployed one, with the caller's AWS credentials).
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from shared.errors import DomainError
+
+LOCAL_TABLE = "crm-local"
+
+
+def _connect(args: argparse.Namespace) -> None:
+    """Point the settings (read from the environment) at the chosen table."""
+    local = args.endpoint_url is None and args.table_name is None
+    endpoint = args.endpoint_url or (f"http://127.0.0.1:{os.environ.get('DYNAMODB_PORT', '8000')}" if local else None)
+    os.environ["TABLE_NAME"] = args.table_name or LOCAL_TABLE
+    os.environ["AWS_REGION"] = args.region
+    if endpoint:
+        os.environ["DYNAMODB_ENDPOINT_URL"] = endpoint
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    else:
+        os.environ.pop("DYNAMODB_ENDPOINT_URL", None)
+
+    from shared.repository.table import dynamodb_client
+    from shared.settings import get_settings
+
+    get_settings.cache_clear()
+    dynamodb_client.cache_clear()
+
+
+def _bootstrap(args: argparse.Namespace) -> dict:
+    from shared.logic.admin import bootstrap_account
+
+    return bootstrap_account(args.account_name, args.admin_name, args.admin_email)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crm-admin", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    connection = argparse.ArgumentParser(add_help=False)
+    connection.add_argument("--endpoint-url", help="DynamoDB endpoint (default: the local stack's)")
+    connection.add_argument("--table-name", help=f"table name (default: {LOCAL_TABLE}, the local stack's)")
+    connection.add_argument("--region", default=os.environ.get("AWS_REGION", "us-east-1"), help="AWS region")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    bootstrap = commands.add_parser(
+        "bootstrap", parents=[connection],
+        help="create an account with its admin user, a default kanban and an admin token (printed as JSON)",
+    )
+    bootstrap.add_argument("--account-name", required=True)
+    bootstrap.add_argument("--admin-name", default="Administrator")
+    bootstrap.add_argument("--admin-email", default="admin@example.com")
+    bootstrap.set_defaults(run=_bootstrap)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _connect(args)
+    try:
+        result = args.run(args)
+    except DomainError as error:
+        print(f"crm-admin: {error.message}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Domain errors and the one table that maps them to HTTP statuses."""
+
+from http import HTTPStatus
+
+
+class DomainError(Exception):
+    status: HTTPStatus = HTTPStatus.INTERNAL_SERVER_ERROR
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+    @property
+    def error(self) -> str:
+        return self.status.phrase
+
+
+class ValidationFailed(DomainError):
+    status = HTTPStatus.BAD_REQUEST
+
+
+class Unauthorized(DomainError):
+    status = HTTPStatus.UNAUTHORIZED
+
+
+class Forbidden(DomainError):
+    status = HTTPStatus.FORBIDDEN
+
+
+class RateLimited(Forbidden):
+    """The reference answers an exhausted rate limit with 403, not 429."""
+
+
+class NotFound(DomainError):
+    status = HTTPStatus.NOT_FOUND
+
+
+class MethodNotAllowed(DomainError):
+    status = HTTPStatus.METHOD_NOT_ALLOWED
+
+
+class Conflict(DomainError):
+    status = HTTPStatus.CONFLICT
+
+
+class ServiceUnavailable(DomainError):
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+def error_body(status: HTTPStatus, message: str) -> dict[str, str]:
+    """The documented error format: {"error": "<reason phrase>", "message": "..."}."""
+    return {"error": status.phrase, "message": message}
+
+
+class ConcurrentUpdate(Conflict):
+    """Someone else changed the item between our read and our write; the caller may re-read and retry."""

@@ -1,0 +1,159 @@
+"""Account administration: users, API tokens and bootstrapping a new account."""
+
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+from shared.errors import Unauthorized, ValidationFailed
+from shared.ids import new_id, now_ms
+from shared.logic import access
+from shared.logic.kanbans import create_kanban
+from shared.models.api import (
+    CreatedTokenResponse,
+    CreateKanbanRequest,
+    CreateTokenRequest,
+    CreateUserRequest,
+    TokenResponse,
+    UpdateUserRequest,
+    UserResponse,
+)
+from shared.models.domain import Account, ApiToken, Principal, User
+from shared.pagination import decode_token, encode_token
+from shared.repository import accounts, kanbans
+
+_TOKEN_PREFIX = "crm_"
+
+
+def _hash_secret(secret: str) -> str:
+    # Secrets are 256 random bits, so a plain SHA-256 is enough: there is nothing to brute-force.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _check_kanbans_exist(account_id: str, kanban_ids: list[str]) -> tuple[str, ...]:
+    unique = list(dict.fromkeys(kanban_ids))
+    unknown = [k for k in unique if kanbans.find_kanban(account_id, k) is None]
+    if unknown:
+        raise ValidationFailed(f"kanbanIds: {', '.join(unknown)} not kanbans of this account")
+    return tuple(unique)
+
+
+def create_user(principal: Principal, request: CreateUserRequest) -> dict[str, Any]:
+    access.require_admin(principal)
+    created_at = now_ms()
+    user = User(
+        user_id=new_id("user", created_at),
+        account_id=principal.account_id,
+        name=request.name,
+        email=request.email,
+        role=request.role,
+        kanban_ids=_check_kanbans_exist(principal.account_id, request.kanbanIds),
+        created_at=created_at,
+        updated_at=created_at,
+    )
+    accounts.put_user(user, must_exist=False)
+    return UserResponse.of(user).model_dump()
+
+
+def get_user(principal: Principal, user_id: str) -> dict[str, Any]:
+    access.require_admin(principal)
+    return UserResponse.of(accounts.get_user(principal.account_id, user_id)).model_dump()
+
+
+def update_user(principal: Principal, user_id: str, request: UpdateUserRequest) -> dict[str, Any]:
+    access.require_admin(principal)
+    user = accounts.get_user(principal.account_id, user_id)
+    changes: dict[str, Any] = {"updated_at": max(now_ms(), user.updated_at)}
+    for attribute, value in (("name", request.name), ("email", request.email), ("role", request.role)):
+        if value is not None:
+            changes[attribute] = value
+    if request.kanbanIds is not None:
+        changes["kanban_ids"] = _check_kanbans_exist(principal.account_id, request.kanbanIds)
+    if user_id == principal.user_id and changes.get("role") == "member":
+        raise ValidationFailed("role: you cannot demote yourself; ask another admin")
+    updated = user.model_copy(update=changes)
+    accounts.put_user(updated, must_exist=True)
+    return UserResponse.of(updated).model_dump()
+
+
+def list_users(principal: Principal, limit: int, next_token: str | None) -> dict[str, Any]:
+    access.require_admin(principal)
+    scope = f"users|{principal.account_id}"
+    page = accounts.list_users(principal.account_id, limit, decode_token(next_token, scope))
+    return {"items": [UserResponse.of(u).model_dump() for u in page.items], "nextToken": encode_token(page.cursor, scope)}
+
+
+def issue_token(account_id: str, user_id: str, name: str) -> tuple[ApiToken, str]:
+    """Create a token and return it with its Bearer string, which is never stored or shown again."""
+    secret = secrets.token_urlsafe(32)
+    token = ApiToken(
+        token_id=new_id("token"),
+        account_id=account_id,
+        user_id=user_id,
+        name=name,
+        secret_hash=_hash_secret(secret),
+        created_at=now_ms(),
+    )
+    accounts.create_token(token)
+    return token, f"{_TOKEN_PREFIX}{token.token_id}.{secret}"
+
+
+def create_token(principal: Principal, request: CreateTokenRequest) -> dict[str, Any]:
+    access.require_admin(principal)
+    token, bearer = issue_token(principal.account_id, request.userId, request.name)
+    return CreatedTokenResponse(**TokenResponse.of(token).model_dump(), token=bearer).model_dump()
+
+
+def list_tokens(principal: Principal, limit: int, next_token: str | None) -> dict[str, Any]:
+    access.require_admin(principal)
+    scope = f"tokens|{principal.account_id}"
+    page = accounts.list_tokens(principal.account_id, limit, decode_token(next_token, scope))
+    return {"items": [TokenResponse.of(t).model_dump() for t in page.items], "nextToken": encode_token(page.cursor, scope)}
+
+
+def revoke_token(principal: Principal, token_id: str) -> dict[str, Any]:
+    access.require_admin(principal)
+    token = accounts.revoke_token(principal.account_id, token_id, now_ms())
+    return {"message": "API token revoked successfully", "token": TokenResponse.of(token).model_dump()}
+
+
+def authenticate(authorization: str | None) -> Principal:
+    """Resolve an Authorization header to the calling principal; any failure is a 401."""
+    scheme, _, bearer = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not bearer.strip():
+        raise Unauthorized("missing or malformed Authorization header; expected 'Bearer <token>'")
+    token_id, _, secret = bearer.strip().removeprefix(_TOKEN_PREFIX).partition(".")
+    token = accounts.find_token(token_id) if token_id and secret else None
+    if token is None or not hmac.compare_digest(token.secret_hash, _hash_secret(secret)):
+        raise Unauthorized("invalid API token")
+    if token.revoked_at is not None:
+        raise Unauthorized("this API token has been revoked")
+    user = accounts.find_user(token.account_id, token.user_id)
+    if user is None:
+        raise Unauthorized("the user of this API token no longer exists")
+    return Principal(account_id=token.account_id, user_id=user.user_id, role=user.role, token_id=token.token_id)
+
+
+def bootstrap_account(account_name: str, admin_name: str, admin_email: str) -> dict[str, Any]:
+    """Create an account with its admin user, a default kanban and an admin token."""
+    created_at = now_ms()
+    account = Account(
+        account_id=new_id("account", created_at), name=account_name, default_kanban_id=None, created_at=created_at
+    )
+    accounts.create_account(account)
+    admin = User(
+        user_id=new_id("user", created_at), account_id=account.account_id, name=admin_name, email=admin_email,
+        role="admin", kanban_ids=(), created_at=created_at, updated_at=created_at,
+    )
+    accounts.put_user(admin, must_exist=False)
+    principal = Principal(account_id=account.account_id, user_id=admin.user_id, role="admin", token_id="bootstrap")
+    kanban = create_kanban(principal, CreateKanbanRequest(name="Sales Pipeline", isDefault=True))
+    token, bearer = issue_token(account.account_id, admin.user_id, "bootstrap admin token")
+    return {
+        "accountId": account.account_id,
+        "userId": admin.user_id,
+        "kanbanId": kanban["id"],
+        "tokenId": token.token_id,
+        "token": bearer,
+    }
+

@@ -1,0 +1,195 @@
+"""Kanban rules: slugs, default kanban, field ids, status and field changes."""
+
+import re
+import unicodedata
+from typing import Any
+
+from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.ids import new_id, now_ms
+from shared.logic import access
+from shared.models.api import (
+    CreateKanbanRequest,
+    FieldInput,
+    StatusInput,
+    UpdateKanbanRequest,
+    field_definition_body,
+    kanban_body,
+)
+from shared.models.domain import FieldDefinition, Kanban, Principal, StatusDefinition
+from shared.pagination import decode_token, encode_token
+from shared.repository import accounts
+from shared.repository import kanbans as repository
+
+MAX_KANBANS_PER_ACCOUNT = 200
+_SLUG_ATTEMPTS = 50
+
+
+def slugify(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:80] or "kanban"
+
+
+def _statuses(inputs: list[StatusInput]) -> tuple[StatusDefinition, ...]:
+    values = [s.value for s in inputs]
+    duplicates = sorted({v for v in values if values.count(v) > 1})
+    if duplicates:
+        raise ValidationFailed(f"statuses: duplicate values {', '.join(duplicates)}")
+    return tuple(StatusDefinition(value=s.value, label=s.label, color=s.color) for s in inputs)
+
+
+def _fields(inputs: list[FieldInput], existing: tuple[FieldDefinition, ...], at_ms: int) -> tuple[FieldDefinition, ...]:
+    """New fields get ids; fields sent with an id keep it (and their type, so stored values stay valid)."""
+    by_id = {f.id: f for f in existing}
+    result: list[FieldDefinition] = []
+    for order, given in enumerate(inputs):
+        if given.id is None:
+            field_id = new_id("field", at_ms)
+            is_system = False
+        else:
+            previous = by_id.get(given.id)
+            if previous is None:
+                raise ValidationFailed(f"fields[{order}]: unknown field id {given.id}; omit id for a new field")
+            if previous.type != given.type:
+                raise Conflict(
+                    f"field {given.id} is of type {previous.type} and cannot become {given.type}; "
+                    "add a new field instead"
+                )
+            field_id, is_system = previous.id, previous.is_system
+        result.append(FieldDefinition(
+            id=field_id,
+            name=given.name,
+            type=given.type,
+            description=given.description,
+            options=tuple(given.options) if given.options is not None else None,
+            order=order,
+            is_system=is_system,
+            bound_to_channels=tuple(given.boundToChannels),
+        ))
+    ids = [f.id for f in result]
+    if len(set(ids)) != len(ids):
+        raise ValidationFailed("fields: the same field id is listed twice")
+    return tuple(result)
+
+
+def _write_with_free_slug(kanban: Kanban, write) -> Kanban:
+    """Try the slug of the name, then name-2, name-3, ... until one is free in the account."""
+    base = kanban.slug
+    for attempt in range(1, _SLUG_ATTEMPTS + 1):
+        candidate = kanban.model_copy(update={"slug": base if attempt == 1 else f"{base}-{attempt}"})
+        try:
+            write(candidate)
+            return candidate
+        except repository.SlugTaken:
+            continue
+    raise Conflict(f"too many kanbans are named like {kanban.name!r}")
+
+
+def _default_kanban_id(principal: Principal) -> str | None:
+    return accounts.get_account(principal.account_id).default_kanban_id
+
+
+def _body(kanban: Kanban, default_id: str | None) -> dict[str, Any]:
+    return kanban_body(kanban, kanban.kanban_id == default_id)
+
+
+def list_kanbans(principal: Principal, accessible: bool, limit: int, next_token: str | None) -> dict[str, Any]:
+    """Creation order. Members only ever see the kanbans they have access to; `accessible` asks the
+    same of an admin's list, which for an admin is every kanban."""
+    scope = f"kanbans|{principal.account_id}|{accessible}"
+    after = (decode_token(next_token, scope) or {}).get("after", "")
+    allowed = access.accessible_kanban_ids(principal)
+    visible = [
+        k for k in repository.all_kanbans(principal.account_id)
+        if access.can_use(allowed, k.kanban_id) and k.kanban_id > after
+    ]
+    page = visible[:limit]
+    default_id = _default_kanban_id(principal)
+    cursor = {"after": page[-1].kanban_id} if len(visible) > limit else None
+    return {"items": [_body(k, default_id) for k in page], "nextToken": encode_token(cursor, scope)}
+
+
+def get_kanban(principal: Principal, kanban_id: str) -> dict[str, Any]:
+    return _body(access.get_kanban(principal, kanban_id), _default_kanban_id(principal))
+
+
+def create_kanban(principal: Principal, request: CreateKanbanRequest) -> dict[str, Any]:
+    access.require_admin(principal)
+    existing = repository.all_kanbans(principal.account_id)
+    if len(existing) >= MAX_KANBANS_PER_ACCOUNT:
+        raise Conflict(f"an account can have at most {MAX_KANBANS_PER_ACCOUNT} kanbans")
+    created_at = now_ms()
+    kanban = Kanban(
+        kanban_id=new_id("kanban", created_at),
+        account_id=principal.account_id,
+        name=request.name,
+        slug=slugify(request.name),
+        description=request.description,
+        order=request.order if request.order is not None else len(existing),
+        statuses=_statuses(request.statuses),
+        fields=_fields(request.fields, (), created_at),
+        created_at=created_at,
+        updated_at=created_at,
+        version=1,
+    )
+    default_id = _default_kanban_id(principal)
+    make_default = request.isDefault or default_id is None
+    kanban = _write_with_free_slug(kanban, lambda k: repository.create_kanban(k, make_default))
+    return _body(kanban, kanban.kanban_id if make_default else default_id)
+
+
+def update_kanban(principal: Principal, kanban_id: str, request: UpdateKanbanRequest) -> dict[str, Any]:
+    access.require_admin(principal)
+    old = access.get_kanban(principal, kanban_id)
+    default_id = _default_kanban_id(principal)
+    if request.isDefault is False and default_id == kanban_id:
+        raise ValidationFailed("isDefault: an account always has a default kanban; make another one the default")
+    updated_at = max(now_ms(), old.updated_at)
+    changes: dict[str, Any] = {"updated_at": updated_at, "version": old.version + 1}
+    if request.name is not None:
+        changes |= {"name": request.name, "slug": slugify(request.name)}
+    if request.description is not None:
+        changes["description"] = request.description
+    if request.order is not None:
+        changes["order"] = request.order
+    if request.statuses is not None:
+        changes["statuses"] = _statuses(request.statuses)
+    if request.fields is not None:
+        changes["fields"] = _fields(request.fields, old.fields, updated_at)
+    new = old.model_copy(update=changes)
+    make_default = bool(request.isDefault) and default_id != kanban_id
+
+    def write(candidate: Kanban) -> None:
+        repository.update_kanban(old, candidate, make_default)
+
+    if new.slug != old.slug:
+        new = _write_with_free_slug(new, write)
+    else:
+        write(new)
+    return _body(new, kanban_id if make_default else default_id)
+
+
+def delete_kanban(principal: Principal, kanban_id: str) -> dict[str, str]:
+    access.require_admin(principal)
+    kanban = repository.find_kanban(principal.account_id, kanban_id)
+    if kanban is None:
+        raise NotFound(f"kanban {kanban_id} not found")
+    repository.delete_kanban(kanban)
+    return {"message": "Kanban deleted successfully"}
+
+
+def field_definitions(principal: Principal, kanban_id: str | None, all_kanbans: bool) -> dict[str, Any]:
+    if all_kanbans:
+        if kanban_id is not None:
+            raise ValidationFailed("pass either kanbanId or all=true, not both")
+        allowed = access.accessible_kanban_ids(principal)
+        boards = [k for k in repository.all_kanbans(principal.account_id) if access.can_use(allowed, k.kanban_id)]
+        return {"fields": [
+            {**field_definition_body(f, "fieldId"), "kanbanId": k.kanban_id} for k in boards for f in k.fields
+        ]}
+    kanban = access.get_kanban(principal, kanban_id)
+    return {"fields": [field_definition_body(f, "fieldId") for f in kanban.fields]}
+
+
+def status_definitions(principal: Principal, kanban_id: str | None) -> dict[str, Any]:
+    kanban = access.get_kanban(principal, kanban_id)
+    return {"statuses": [s.model_dump() for s in kanban.statuses]}

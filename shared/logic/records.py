@@ -1,0 +1,165 @@
+"""Record rules: defaults, custom-field validation, channel deduplication, merges and access."""
+
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from shared.errors import ConcurrentUpdate, NotFound, ValidationFailed
+from shared.ids import new_id, now_ms
+from shared.logic import access, fields
+from shared.models.api import CreateRecordRequest, RecordResponse, UpdateRecordRequest
+from shared.models.domain import Kanban, Principal, Record, StatusValue
+from shared.pagination import decode_token, encode_token
+from shared.repository import accounts, kanbans
+from shared.repository import records as repository
+
+_WRITE_ATTEMPTS = 10
+_status_value = TypeAdapter(StatusValue)
+
+
+def _check_status(kanban: Kanban, status: str) -> None:
+    if status not in kanban.status_values():
+        raise ValidationFailed(
+            f"status {status!r} is not a status of kanban {kanban.kanban_id}; "
+            f"use one of: {', '.join(kanban.status_values())}"
+        )
+
+
+def _check_assignees(principal: Principal, user_ids: list[str]) -> tuple[str, ...]:
+    unique = list(dict.fromkeys(user_ids))
+    unknown = sorted(set(unique) - accounts.existing_user_ids(principal.account_id, unique)) if unique else []
+    if unknown:
+        raise ValidationFailed(f"assignedUserIds: {', '.join(unknown)} not users of this account")
+    return tuple(unique)
+
+
+def _visible_record(principal: Principal, record_id: str) -> Record:
+    record = repository.get_record(principal.account_id, record_id)
+    access.require_kanban_access(principal, record.kanban_id)
+    return record
+
+
+def create_record(principal: Principal, kanban_id: str | None, request: CreateRecordRequest) -> tuple[Record, bool]:
+    """Returns (record, created). A channelId that already has a record in the kanban returns that
+    record instead of creating a second one, also when the creates race."""
+    kanban = access.get_kanban(principal, kanban_id)
+    if request.channelId is not None:
+        existing = repository.find_channel_record(principal.account_id, kanban.kanban_id, request.channelId)
+        if existing is not None:
+            return existing, False
+    status = request.status or kanban.statuses[0].value
+    _check_status(kanban, status)
+    custom_fields = fields.merge({}, fields.validate_changes(kanban, request.customFields, allow_removal=False))
+    created_at = now_ms()
+    record = Record(
+        record_id=new_id("record", created_at),
+        account_id=principal.account_id,
+        kanban_id=kanban.kanban_id,
+        title=request.title,
+        status=status,
+        custom_fields=custom_fields,
+        assigned_user_ids=_check_assignees(principal, request.assignedUserIds),
+        channel_id=request.channelId,
+        created_at=created_at,
+        updated_at=created_at,
+        created_by=principal.user_id,
+        updated_by=principal.user_id,
+        version=1,
+    )
+    entries = fields.index_entries(kanban, custom_fields)
+    for _ in range(_WRITE_ATTEMPTS):
+        try:
+            repository.create_record(record, entries)
+            return record, True
+        except repository.ChannelTaken:
+            assert record.channel_id is not None
+            existing = repository.find_channel_record(principal.account_id, kanban.kanban_id, record.channel_id)
+            if existing is not None:
+                return existing, False
+            # The other record was deleted in between: the channel is free again, try once more.
+    raise ConcurrentUpdate(f"channelId {record.channel_id} is being written concurrently; retry")
+
+
+def get_record(principal: Principal, record_id: str) -> Record:
+    return _visible_record(principal, record_id)
+
+
+def update_record(principal: Principal, record_id: str, request: UpdateRecordRequest) -> Record:
+    """Re-reads and re-applies the change when another write got in between, so concurrent updates
+    of different custom fields all survive."""
+    for _ in range(_WRITE_ATTEMPTS):
+        old = _visible_record(principal, record_id)
+        kanban = kanbans.find_kanban(principal.account_id, old.kanban_id)
+        if kanban is None:
+            raise NotFound(f"kanban {old.kanban_id} not found")
+        changes: dict[str, Any] = {}
+        if request.status is not None:
+            _check_status(kanban, request.status)
+            changes["status"] = request.status
+        if request.title is not None:
+            changes["title"] = request.title
+        if request.customFields is not None:
+            cleaned = fields.validate_changes(kanban, request.customFields, allow_removal=True)
+            changes["custom_fields"] = fields.merge(old.custom_fields, cleaned)
+        if request.assignedUserIds is not None:
+            changes["assigned_user_ids"] = _check_assignees(principal, request.assignedUserIds)
+        new = old.model_copy(update={
+            **changes, "updated_at": max(now_ms(), old.updated_at), "updated_by": principal.user_id,
+            "version": old.version + 1,
+        })
+        try:
+            repository.update_record(old, new, fields.index_entries(kanban, new.custom_fields))
+            return new
+        except ConcurrentUpdate:
+            continue
+    raise ConcurrentUpdate(f"record {record_id} is being changed by many writers at once; retry")
+
+
+def delete_record(principal: Principal, record_id: str) -> None:
+    for _ in range(_WRITE_ATTEMPTS):
+        record = _visible_record(principal, record_id)
+        try:
+            repository.delete_record(record)
+            return
+        except ConcurrentUpdate:
+            continue
+    raise ConcurrentUpdate(f"record {record_id} is being changed by many writers at once; retry")
+
+
+def list_records(
+    principal: Principal,
+    *,
+    kanban_id: str | None,
+    status: str | None,
+    assigned_user_id: str | None,
+    limit: int,
+    next_token: str | None,
+) -> dict[str, Any]:
+    if kanban_id is not None:
+        kanban = access.get_kanban(principal, kanban_id)
+        if status is not None:
+            _check_status(kanban, status)
+    elif status is not None:
+        try:
+            _status_value.validate_python(status)
+        except ValidationError:
+            raise ValidationFailed(f"status {status!r} is not a valid status value") from None
+    if assigned_user_id is not None and accounts.find_user(principal.account_id, assigned_user_id) is None:
+        raise ValidationFailed(f"assignedUserId {assigned_user_id!r} is not a user of this account")
+    allowed = access.accessible_kanban_ids(principal)
+    if allowed is not None and not allowed:
+        return {"items": [], "nextToken": None}
+    scope = f"records|{principal.account_id}|{kanban_id}|{status}|{assigned_user_id}"
+    page = repository.list_records(
+        principal.account_id,
+        kanban_id=kanban_id,
+        status=status,
+        user_id=assigned_user_id,
+        limit=limit,
+        cursor=decode_token(next_token, scope),
+        visible=lambda record: access.can_use(allowed, record.kanban_id),
+    )
+    return {
+        "items": [RecordResponse.of(r).model_dump() for r in page.items],
+        "nextToken": encode_token(page.cursor, scope),
+    }

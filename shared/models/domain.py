@@ -1,0 +1,122 @@
+"""Domain types: what the logic layer works with, independent of HTTP and of DynamoDB items."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+FieldType = Literal[
+    "text", "textarea", "number", "currency", "date", "datetime",
+    "select", "multiselect", "boolean", "email", "phone", "url",
+]
+# Field types whose values are searchable and written to the field-value index.
+INDEXED_FIELD_TYPES: frozenset[str] = frozenset({"text", "email", "phone", "url", "select", "multiselect"})
+Role = Literal["admin", "member"]
+
+# Identifiers that come from clients are checked against these before they reach a key.
+AccountId = Annotated[str, StringConstraints(pattern=r"^account_[a-z0-9_]{1,64}$")]
+StatusValue = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,49}$")]
+
+
+class Domain(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StatusDefinition(Domain):
+    value: str
+    label: str
+    color: str
+
+
+class FieldDefinition(Domain):
+    id: str
+    name: str
+    type: FieldType
+    description: str = ""
+    options: tuple[str, ...] | None = None
+    order: int = 0
+    is_system: bool = False
+    bound_to_channels: tuple[str, ...] = ()
+
+
+class Account(Domain):
+    account_id: str
+    name: str
+    default_kanban_id: str | None
+    created_at: int
+
+
+class Kanban(Domain):
+    kanban_id: str
+    account_id: str
+    name: str
+    slug: str
+    description: str
+    order: int
+    statuses: tuple[StatusDefinition, ...]
+    fields: tuple[FieldDefinition, ...]
+    created_at: int
+    updated_at: int
+    version: int
+
+    def status_values(self) -> list[str]:
+        return [s.value for s in self.statuses]
+
+    def field(self, field_id: str) -> FieldDefinition | None:
+        return next((f for f in self.fields if f.id == field_id), None)
+
+
+class Record(Domain):
+    record_id: str
+    account_id: str
+    kanban_id: str
+    title: str
+    status: str
+    custom_fields: dict[str, Any]
+    assigned_user_ids: tuple[str, ...]
+    channel_id: str | None
+    created_at: int
+    updated_at: int
+    created_by: str
+    updated_by: str
+    version: int
+
+
+class User(Domain):
+    user_id: str
+    account_id: str
+    name: str
+    email: str
+    role: Role
+    kanban_ids: tuple[str, ...]
+    created_at: int
+    updated_at: int
+
+
+class ApiToken(Domain):
+    token_id: str
+    account_id: str
+    user_id: str
+    name: str
+    secret_hash: str
+    created_at: int
+    revoked_at: int | None = None
+
+
+class Principal(Domain):
+    """Who is calling: what the authorizer established from the Bearer token."""
+
+    account_id: str
+    user_id: str
+    role: Role
+    token_id: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+class Page(Domain):
+    """One page of a list and the cursor (a storage key) after its last item, if there is more."""
+
+    items: tuple[Any, ...]
+    cursor: dict[str, Any] | None

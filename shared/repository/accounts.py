@@ -1,0 +1,155 @@
+"""Accounts, their users and their API tokens."""
+
+from typing import Any
+
+from shared.errors import Conflict, NotFound
+from shared.models.domain import Account, ApiToken, Page, User
+from shared.repository import dynamo, keys
+from shared.repository.table import LIST_SORT_KEY
+
+
+def _account(item: dict[str, Any]) -> Account:
+    return Account(
+        account_id=item["accountId"],
+        name=item["name"],
+        default_kanban_id=item.get("defaultKanbanId"),
+        created_at=item["createdAt"],
+    )
+
+
+def _user(item: dict[str, Any]) -> User:
+    return User(
+        user_id=item["userId"],
+        account_id=item["accountId"],
+        name=item["name"],
+        email=item["email"],
+        role=item["role"],
+        kanban_ids=tuple(item.get("kanbanIds", [])),
+        created_at=item["createdAt"],
+        updated_at=item["updatedAt"],
+    )
+
+
+def _token(item: dict[str, Any]) -> ApiToken:
+    return ApiToken(
+        token_id=item["tokenId"],
+        account_id=item["accountId"],
+        user_id=item["userId"],
+        name=item["name"],
+        secret_hash=item["secretHash"],
+        created_at=item["createdAt"],
+        revoked_at=item.get("revokedAt"),
+    )
+
+
+def create_account(account: Account) -> None:
+    item = {
+        "PK": keys.account_pk(account.account_id),
+        "SK": keys.ACCOUNT_SK,
+        "accountId": account.account_id,
+        "name": account.name,
+        "defaultKanbanId": account.default_kanban_id,
+        "createdAt": account.created_at,
+    }
+    dynamo.transact([dynamo.Write(dynamo.put(item, "attribute_not_exists(PK)"),
+                                  Conflict(f"account {account.account_id} already exists"))])
+
+
+def get_account(account_id: str) -> Account:
+    item = dynamo.get(keys.account_pk(account_id), keys.ACCOUNT_SK)
+    if item is None:
+        raise NotFound(f"account {account_id} not found")
+    return _account(item)
+
+
+def put_user(user: User, *, must_exist: bool) -> None:
+    item = {
+        "PK": keys.account_pk(user.account_id),
+        "SK": keys.user_sk(user.user_id),
+        "userId": user.user_id,
+        "accountId": user.account_id,
+        "name": user.name,
+        "email": user.email,
+        "role": user.role,
+        "kanbanIds": list(user.kanban_ids),
+        "createdAt": user.created_at,
+        "updatedAt": user.updated_at,
+    }
+    condition = "attribute_exists(PK)" if must_exist else "attribute_not_exists(PK)"
+    failure = NotFound(f"user {user.user_id} not found") if must_exist else Conflict("user already exists")
+    dynamo.transact([dynamo.Write(dynamo.put(item, condition), failure)])
+
+
+def find_user(account_id: str, user_id: str) -> User | None:
+    item = dynamo.get(keys.account_pk(account_id), keys.user_sk(user_id))
+    return _user(item) if item else None
+
+
+def get_user(account_id: str, user_id: str) -> User:
+    user = find_user(account_id, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} not found")
+    return user
+
+
+def existing_user_ids(account_id: str, user_ids: list[str]) -> set[str]:
+    found = dynamo.batch_get((keys.account_pk(account_id), keys.user_sk(u)) for u in user_ids)
+    return {item["userId"] for item in found.values()}
+
+
+def list_users(account_id: str, limit: int, cursor: dict[str, Any] | None) -> Page:
+    items, last = dynamo.query(
+        partition=keys.account_pk(account_id), sort_prefix=keys.USER_PREFIX, limit=limit, start_key=cursor
+    )
+    return Page(items=tuple(_user(i) for i in items), cursor=last)
+
+
+def create_token(token: ApiToken) -> None:
+    item = {
+        "PK": keys.token_pk(token.token_id),
+        "SK": keys.TOKEN_SK,
+        "GSI1PK": keys.tokens_scope(token.account_id),
+        LIST_SORT_KEY: keys.created_sort_key(token.created_at, token.token_id),
+        "tokenId": token.token_id,
+        "accountId": token.account_id,
+        "userId": token.user_id,
+        "name": token.name,
+        "secretHash": token.secret_hash,
+        "createdAt": token.created_at,
+    }
+    user_exists = dynamo.condition_check(
+        keys.account_pk(token.account_id), keys.user_sk(token.user_id), "attribute_exists(PK)"
+    )
+    dynamo.transact([
+        dynamo.Write(user_exists, NotFound(f"user {token.user_id} not found")),
+        dynamo.Write(dynamo.put(item, "attribute_not_exists(PK)"), Conflict("token id collision")),
+    ])
+
+
+def find_token(token_id: str) -> ApiToken | None:
+    item = dynamo.get(keys.token_pk(token_id), keys.TOKEN_SK)
+    return _token(item) if item else None
+
+
+def list_tokens(account_id: str, limit: int, cursor: dict[str, Any] | None) -> Page:
+    entries, last = dynamo.query(
+        index="GSI1", partition_attribute="GSI1PK", partition=keys.tokens_scope(account_id),
+        limit=limit, start_key=cursor, newest_first=True,
+    )
+    found = dynamo.batch_get((e["PK"], e["SK"]) for e in entries)
+    tokens = [_token(found[(e["PK"], e["SK"])]) for e in entries if (e["PK"], e["SK"]) in found]
+    return Page(items=tuple(tokens), cursor=last)
+
+
+def revoke_token(account_id: str, token_id: str, at_ms: int) -> ApiToken:
+    dynamo.transact([dynamo.Write(
+        dynamo.update(
+            keys.token_pk(token_id), keys.TOKEN_SK, "SET revokedAt = if_not_exists(revokedAt, :now)",
+            "attribute_exists(PK) AND accountId = :account",
+            values={":now": at_ms, ":account": account_id},
+        ),
+        NotFound(f"token {token_id} not found"),
+    )])
+    token = find_token(token_id)
+    assert token is not None
+    return token

@@ -1,0 +1,117 @@
+"""Every storage key format of the table, and nothing else: the only module that knows them."""
+
+import hashlib
+from dataclasses import dataclass
+
+# Normalized values longer than this are indexed by digest (index keys are limited to 2 KB).
+_MAX_INLINE_VALUE_BYTES = 512
+
+
+def account_pk(account_id: str) -> str:
+    return f"ACCOUNT#{account_id}"
+
+
+ACCOUNT_SK = "ACCOUNT"
+USER_PREFIX = "USER#"
+KANBAN_PREFIX = "KANBAN#"
+TOKEN_SK = "TOKEN"
+RECORD_SK = "RECORD"
+CHANNEL_SK = "CHANNEL"
+ASSIGNMENT_PREFIX = "ASSIGN#"
+FIELD_VALUE_PREFIX = "FV#"
+
+
+def user_sk(user_id: str) -> str:
+    return f"{USER_PREFIX}{user_id}"
+
+
+def kanban_sk(kanban_id: str) -> str:
+    return f"{KANBAN_PREFIX}{kanban_id}"
+
+
+def kanban_counts_sk(kanban_id: str) -> str:
+    return f"COUNTS#{kanban_id}"
+
+
+def status_count_attribute(status: str) -> str:
+    return f"S#{status}"
+
+
+def slug_sk(slug: str) -> str:
+    return f"SLUG#{slug}"
+
+
+def token_pk(token_id: str) -> str:
+    return f"TOKEN#{token_id}"
+
+
+def tokens_scope(account_id: str) -> str:
+    return f"{account_id}#TOKENS"
+
+
+def record_pk(account_id: str, record_id: str) -> str:
+    return f"RECORD#{account_id}#{record_id}"
+
+
+def assignment_sk(user_id: str) -> str:
+    return f"{ASSIGNMENT_PREFIX}{user_id}"
+
+
+def channel_pk(account_id: str, kanban_id: str, channel_id: str) -> str:
+    return f"CHANNEL#{account_id}#{kanban_id}#{channel_id}"
+
+
+def created_sort_key(created_at: int, entity_id: str) -> str:
+    return f"{created_at:013d}#{entity_id}"
+
+
+def field_value_key(account_id: str, field_id: str, normalized_value: str) -> str:
+    """Partition key of the field-value index: account + field + normalized value."""
+    if len(normalized_value.encode()) > _MAX_INLINE_VALUE_BYTES:
+        normalized_value = "sha256:" + hashlib.sha256(normalized_value.encode()).hexdigest()
+    return f"{account_id}#{field_id}#{normalized_value}"
+
+
+def field_value_sk(field_id: str, normalized_value: str) -> str:
+    return f"{FIELD_VALUE_PREFIX}{field_id}#{hashlib.sha256(normalized_value.encode()).hexdigest()}"
+
+
+@dataclass(frozen=True)
+class ListScope:
+    """Which list index and partition serve a combination of record filters."""
+
+    index: str
+    partition: str
+
+
+def record_list_keys(account_id: str, kanban_id: str, status: str) -> dict[str, str]:
+    """A record's partitions in the four list indexes: by kanban, kanban+status, status, account."""
+    return {
+        "GSI1PK": f"{account_id}#K#{kanban_id}",
+        "GSI2PK": f"{account_id}#K#{kanban_id}#S#{status}",
+        "GSI3PK": f"{account_id}#S#{status}",
+        "GSI4PK": f"{account_id}#R",
+    }
+
+
+def assignment_list_keys(account_id: str, user_id: str, kanban_id: str, status: str) -> dict[str, str]:
+    """An assignment's partitions: by user, user+kanban+status, user+status, user+kanban."""
+    user = f"{account_id}#U#{user_id}"
+    return {
+        "GSI1PK": user,
+        "GSI2PK": f"{user}#K#{kanban_id}#S#{status}",
+        "GSI3PK": f"{user}#S#{status}",
+        "GSI4PK": f"{user}#K#{kanban_id}",
+    }
+
+
+def list_scope(account_id: str, kanban_id: str | None, status: str | None, user_id: str | None) -> ListScope:
+    """Every combination of filters is one Query on one partition; no list ever scans."""
+    if user_id is None:
+        keys = record_list_keys(account_id, kanban_id or "", status or "")
+        index = {(True, False): "GSI1", (True, True): "GSI2", (False, True): "GSI3", (False, False): "GSI4"}
+    else:
+        keys = assignment_list_keys(account_id, user_id, kanban_id or "", status or "")
+        index = {(False, False): "GSI1", (True, True): "GSI2", (False, True): "GSI3", (True, False): "GSI4"}
+    name = index[(kanban_id is not None, status is not None)]
+    return ListScope(name, keys[f"{name}PK"])

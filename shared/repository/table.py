@@ -1,0 +1,76 @@
+"""The single table's definition (keys, indexes, stream) and the lazily created DynamoDB client.
+
+The tests, the local stack and the CDK app all build the table from TABLE_DEFINITION, so their keys
+and indexes cannot drift apart.
+"""
+
+from functools import lru_cache
+from typing import Any
+
+from shared.settings import get_settings
+
+PK, SK = "PK", "SK"
+# Four overloaded list indexes share one sort key ("CREATED": creation time + id, newest first when
+# read backwards); which partition a list reads is decided in keys.list_scope().
+LIST_INDEXES = ("GSI1", "GSI2", "GSI3", "GSI4")
+LIST_SORT_KEY = "CREATED"
+FIELD_VALUE_INDEX = "FieldValueIndex"
+FIELD_VALUE_PK, FIELD_VALUE_SK = "FVPK", "FVSK"
+TTL_ATTRIBUTE = "expiresAt"
+# List indexes carry the ids needed to fetch the full items from the table (strongly consistent).
+LIST_INDEX_PROJECTION = ("recordId",)
+
+
+def _index(name: str, hash_key: str, range_key: str, projection: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "IndexName": name,
+        "KeySchema": [
+            {"AttributeName": hash_key, "KeyType": "HASH"},
+            {"AttributeName": range_key, "KeyType": "RANGE"},
+        ],
+        "Projection": projection,
+    }
+
+
+TABLE_DEFINITION: dict[str, Any] = {
+    "AttributeDefinitions": [
+        {"AttributeName": name, "AttributeType": "S"}
+        for name in (PK, SK, *(f"{i}PK" for i in LIST_INDEXES), LIST_SORT_KEY, FIELD_VALUE_PK, FIELD_VALUE_SK)
+    ],
+    "KeySchema": [{"AttributeName": PK, "KeyType": "HASH"}, {"AttributeName": SK, "KeyType": "RANGE"}],
+    "GlobalSecondaryIndexes": [
+        *(
+            _index(i, f"{i}PK", LIST_SORT_KEY,
+                   {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(LIST_INDEX_PROJECTION)})
+            for i in LIST_INDEXES
+        ),
+        _index(FIELD_VALUE_INDEX, FIELD_VALUE_PK, FIELD_VALUE_SK,
+               {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(LIST_INDEX_PROJECTION)}),
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+    "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+}
+
+
+def create_table(client: Any, table_name: str) -> None:
+    """Create the table from TABLE_DEFINITION (tests and the local stack; the CDK app deploys it)."""
+    client.create_table(TableName=table_name, **TABLE_DEFINITION)
+    client.get_waiter("table_exists").wait(TableName=table_name)
+    client.update_time_to_live(
+        TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
+    )
+
+
+@lru_cache(maxsize=1)
+def dynamodb_client() -> Any:
+    """The process's DynamoDB client, built on first use and reused by warm invocations."""
+    import boto3
+    from botocore.config import Config
+
+    settings = get_settings()
+    return boto3.client(
+        "dynamodb",
+        region_name=settings.aws_region,
+        endpoint_url=settings.dynamodb_endpoint_url,
+        config=Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=2, read_timeout=5),
+    )
