@@ -39,17 +39,18 @@ def _describe_validation_error(error: dict[str, Any]) -> str:
     source = location[0] if location else ""
     path = ".".join(location[1:])
     kind = error.get("type", "")
+    message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
     if source == "body" and not path:
-        if kind == "json_invalid":
-            return "the request body is not valid JSON"
-        if kind == "missing":
-            return "a JSON request body is required"
-        return "the request body must be a JSON object"
+        return {
+            "json_invalid": "the request body is not valid JSON",
+            "missing": "a JSON request body is required",
+            "model_attributes_type": "the request body must be a JSON object",
+            "model_type": "the request body must be a JSON object",
+        }.get(kind, message)
     if kind == "missing":
         return f"{path} is required"
     if kind == "extra_forbidden":
         return f"{path} is not a known field"
-    message = error.get("msg", "is invalid").removeprefix("Value error, ")
     return f"{path}: {message}" if path else message
 
 

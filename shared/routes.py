@@ -26,6 +26,9 @@ ROUTE_GROUP_HANDLERS: dict[str, str] = {
     "admin": "functions.admin.handler:handler",
 }
 AUTHORIZER_HANDLER = "functions.authorizer.handler:handler"
+# How long API Gateway (and the local gateway) reuse an authorizer result for a token: also how long
+# a revoked token may still be accepted.
+AUTHORIZER_CACHE_SECONDS = 60
 
 _PAGE = ("limit", "nextToken")
 

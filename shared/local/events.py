@@ -47,7 +47,7 @@ def proxy_event(
     *,
     query_string: str = "",
     headers: dict[str, str] | None = None,
-    body: str | bytes | dict | None = None,
+    body: str | bytes | dict[str, Any] | None = None,
     authorizer: dict[str, Any] | None = None,
     source_ip: str = "127.0.0.1",
 ) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from shared.local.dynamodb import EmbeddedDynamoDB
 from shared.local.gateway import LocalGateway
+from shared.routes import AUTHORIZER_CACHE_SECONDS
 
 
 class LocalStackSettings(BaseModel):
@@ -22,7 +23,9 @@ class LocalStackSettings(BaseModel):
     port: int = Field(default=3000, alias="PORT")
     dynamodb_port: int = Field(default=8000, alias="DYNAMODB_PORT")
     workers: int = Field(default=4, alias="LOCAL_WORKERS", ge=1, le=32)
-    authorizer_cache_seconds: float = Field(default=300, alias="AUTHORIZER_CACHE_SECONDS", ge=0, le=3600)
+    authorizer_cache_seconds: float = Field(
+        default=AUTHORIZER_CACHE_SECONDS, alias="AUTHORIZER_CACHE_SECONDS", ge=0, le=3600
+    )
     table_name: str = Field(default="crm-local", alias="TABLE_NAME")
 
 

@@ -7,6 +7,16 @@ from dataclasses import dataclass
 _MAX_INLINE_VALUE_BYTES = 512
 
 
+# The first characters of every partition key, by kind of item. IAM policies use them (with the
+# dynamodb:LeadingKeys condition) to grant each function only the partitions it works on.
+PARTITION_PREFIXES = {
+    "account": "ACCOUNT#",  # account, users, kanbans, kanban counters, slugs
+    "token": "TOKEN#",
+    "record": "RECORD#",  # a record with its assignment and field-value entries
+    "channel": "CHANNEL#",
+}
+
+
 def account_pk(account_id: str) -> str:
     return f"ACCOUNT#{account_id}"
 

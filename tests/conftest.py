@@ -1,0 +1,28 @@
+"""Settings every test level shares: a test table name, fake AWS credentials, no real AWS."""
+
+import pytest
+
+from shared.repository.table import dynamodb_client
+from shared.settings import get_settings
+
+TEST_ENVIRONMENT = {
+    "TABLE_NAME": "crm-test",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "PAGINATION_SECRET": "test-pagination-secret-0123456789",
+    "POWERTOOLS_LOG_LEVEL": "CRITICAL",
+}
+
+
+@pytest.fixture(autouse=True)
+def test_environment(monkeypatch):
+    for name, value in TEST_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("DYNAMODB_ENDPOINT_URL", raising=False)
+    get_settings.cache_clear()
+    dynamodb_client.cache_clear()
+    yield
+    get_settings.cache_clear()
+    dynamodb_client.cache_clear()

@@ -1,0 +1,107 @@
+"""Integration fixtures: a moto table built from the shared definition, and an API client that sends
+requests through the gateway emulator (real authorizer, real proxy events, real handlers)."""
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from moto import mock_aws
+
+from shared.local.gateway import ApiGatewayEmulator, GatewayResponse, invoke_handler
+from shared.logic.admin import bootstrap_account
+from shared.repository.table import create_table, dynamodb_client
+from shared.settings import get_settings
+
+
+class Api:
+    """Calls the API as an integration would: method, path, query, Bearer token, JSON body."""
+
+    def __init__(self, emulator: ApiGatewayEmulator, token: str | None):
+        self.emulator = emulator
+        self.token = token
+
+    def as_token(self, token: str | None) -> "Api":
+        return Api(self.emulator, token)
+
+    def request(self, method: str, path: str, *, json_body: Any = None, body: str | None = None,
+                query: dict[str, Any] | str | None = None, headers: dict[str, str] | None = None) -> GatewayResponse:
+        all_headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        all_headers |= headers or {}
+        raw = body.encode() if body is not None else None
+        if json_body is not None:
+            raw = json.dumps(json_body).encode()
+            all_headers.setdefault("Content-Type", "application/json")
+        query_string = query if isinstance(query, str) else urlencode(query or {}, doseq=True)
+        return self.emulator.dispatch(method, path, query_string, all_headers, raw)
+
+    def get(self, path: str, **kwargs: Any) -> GatewayResponse:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> GatewayResponse:
+        return self.request("POST", path, json_body=body, **kwargs)
+
+    def put(self, path: str, body: Any = None, **kwargs: Any) -> GatewayResponse:
+        return self.request("PUT", path, json_body=body, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> GatewayResponse:
+        return self.request("DELETE", path, **kwargs)
+
+
+@pytest.fixture
+def table():
+    with mock_aws():
+        create_table(dynamodb_client(), get_settings().table_name)
+        yield get_settings().table_name
+
+
+@pytest.fixture
+def emulator(table) -> ApiGatewayEmulator:
+    # No authorizer cache, so a revoked token is refused on the very next request.
+    return ApiGatewayEmulator(invoke_handler, authorizer_cache_seconds=0)
+
+
+@pytest.fixture
+def account(table) -> dict[str, str]:
+    return bootstrap_account("Acme Inc", "Ada Admin", "ada@example.com")
+
+
+@pytest.fixture
+def api(emulator, account) -> Api:
+    return Api(emulator, account["token"])
+
+
+ALL_FIELD_TYPES = [
+    {"name": "Company", "type": "text"},
+    {"name": "Notes", "type": "textarea"},
+    {"name": "Employees", "type": "number"},
+    {"name": "Deal Value", "type": "currency"},
+    {"name": "Close Date", "type": "date"},
+    {"name": "Next Call", "type": "datetime"},
+    {"name": "Lead Source", "type": "select", "options": ["Website", "Referral", "Social Media", "Cold Call"]},
+    {"name": "Interests", "type": "multiselect", "options": ["CRM", "Search", "Analytics"]},
+    {"name": "Newsletter", "type": "boolean"},
+    {"name": "Email", "type": "email"},
+    {"name": "Phone", "type": "phone"},
+    {"name": "Website", "type": "url"},
+]
+
+
+@pytest.fixture
+def board(api) -> dict[str, Any]:
+    """A kanban with one field of every type; `board["f"]` maps field type -> field id."""
+    response = api.post("/kanbans", {"name": "Deals", "fields": ALL_FIELD_TYPES})
+    assert response.status == 201, response.body
+    kanban = response.json()
+    kanban["f"] = {f["type"]: f["id"] for f in kanban["fields"]}
+    return kanban
+
+
+def create_member(api: Api, kanban_ids: list[str]) -> tuple[dict[str, Any], str]:
+    """A member user with access to kanban_ids, and a token for them."""
+    user = api.post("/users", {"name": "Mia Member", "email": "mia@example.com", "role": "member",
+                               "kanbanIds": kanban_ids})
+    assert user.status == 201, user.body
+    token = api.post("/tokens", {"userId": user.json()["userId"], "name": "mia"})
+    assert token.status == 201, token.body
+    return user.json(), token.json()["token"]
