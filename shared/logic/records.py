@@ -1,6 +1,9 @@
 """Record rules: defaults, custom-field validation, channel deduplication, merges and access."""
 
-from typing import Any
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -13,7 +16,8 @@ from shared.pagination import decode_token, encode_token
 from shared.repository import accounts, kanbans
 from shared.repository import records as repository
 
-_WRITE_ATTEMPTS = 10
+_WRITE_ATTEMPTS = 20
+T = TypeVar("T")
 _status_value = TypeAdapter(StatusValue)
 
 
@@ -84,10 +88,21 @@ def get_record(principal: Principal, record_id: str) -> Record:
     return _visible_record(principal, record_id)
 
 
+def _with_retries(write: Callable[[], T], record_id: str) -> T:
+    """Run a read-modify-write again, after a jittered backoff, when another writer got in between."""
+    for attempt in range(_WRITE_ATTEMPTS):
+        try:
+            return write()
+        except ConcurrentUpdate:
+            time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
+    raise ConcurrentUpdate(f"record {record_id} is being changed by many writers at once; retry")
+
+
 def update_record(principal: Principal, record_id: str, request: UpdateRecordRequest) -> Record:
     """Re-reads and re-applies the change when another write got in between, so concurrent updates
     of different custom fields all survive."""
-    for _ in range(_WRITE_ATTEMPTS):
+
+    def attempt() -> Record:
         old = _visible_record(principal, record_id)
         kanban = kanbans.find_kanban(principal.account_id, old.kanban_id)
         if kanban is None:
@@ -107,23 +122,14 @@ def update_record(principal: Principal, record_id: str, request: UpdateRecordReq
             **changes, "updated_at": max(now_ms(), old.updated_at), "updated_by": principal.user_id,
             "version": old.version + 1,
         })
-        try:
-            repository.update_record(old, new, fields.index_entries(kanban, new.custom_fields))
-            return new
-        except ConcurrentUpdate:
-            continue
-    raise ConcurrentUpdate(f"record {record_id} is being changed by many writers at once; retry")
+        repository.update_record(old, new, fields.index_entries(kanban, new.custom_fields))
+        return new
+
+    return _with_retries(attempt, record_id)
 
 
 def delete_record(principal: Principal, record_id: str) -> None:
-    for _ in range(_WRITE_ATTEMPTS):
-        record = _visible_record(principal, record_id)
-        try:
-            repository.delete_record(record)
-            return
-        except ConcurrentUpdate:
-            continue
-    raise ConcurrentUpdate(f"record {record_id} is being changed by many writers at once; retry")
+    _with_retries(lambda: repository.delete_record(_visible_record(principal, record_id)), record_id)
 
 
 def list_records(
