@@ -18,6 +18,7 @@ run: $(STAMP)
 	$(BIN)/python -m shared.local.stack
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 unit: $(STAMP)

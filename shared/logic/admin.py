@@ -80,7 +80,8 @@ def list_users(principal: Principal, limit: int, next_token: str | None) -> dict
     access.require_admin(principal)
     scope = f"users|{principal.account_id}"
     page = accounts.list_users(principal.account_id, limit, decode_token(next_token, scope))
-    return {"items": [UserResponse.of(u).model_dump() for u in page.items], "nextToken": encode_token(page.cursor, scope)}
+    users = [UserResponse.of(u).model_dump() for u in page.items]
+    return {"items": users, "nextToken": encode_token(page.cursor, scope)}
 
 
 def issue_token(account_id: str, user_id: str, name: str) -> tuple[ApiToken, str]:
@@ -108,7 +109,8 @@ def list_tokens(principal: Principal, limit: int, next_token: str | None) -> dic
     access.require_admin(principal)
     scope = f"tokens|{principal.account_id}"
     page = accounts.list_tokens(principal.account_id, limit, decode_token(next_token, scope))
-    return {"items": [TokenResponse.of(t).model_dump() for t in page.items], "nextToken": encode_token(page.cursor, scope)}
+    tokens = [TokenResponse.of(t).model_dump() for t in page.items]
+    return {"items": tokens, "nextToken": encode_token(page.cursor, scope)}
 
 
 def revoke_token(principal: Principal, token_id: str) -> dict[str, Any]:

@@ -133,8 +133,10 @@ def delete_kanban(kanban: Kanban) -> None:
         ),
         dynamo.Write(dynamo.delete(account, keys.slug_sk(kanban.slug))),
         dynamo.Write(
-            dynamo.condition_check(account, keys.ACCOUNT_SK, "attribute_not_exists(defaultKanbanId) OR defaultKanbanId <> :k",
-                                   values={":k": kanban.kanban_id}),
+            dynamo.condition_check(
+                account, keys.ACCOUNT_SK, "attribute_not_exists(defaultKanbanId) OR defaultKanbanId <> :k",
+                values={":k": kanban.kanban_id},
+            ),
             Conflict("the default kanban cannot be deleted; make another kanban the default first"),
         ),
     ])
