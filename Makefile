@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit integration e2e lint install clean
+.PHONY: run test unit integration e2e lint install clean synth
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ e2e: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# Synthesize the CDK app into cdk.out/ (no AWS account needed): builds the Lambda asset on this
+# machine with pip (arm64 wheels) and runs cdk-nag.
+synth: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 \
+	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
+	npx --yes aws-cdk@2 synth --quiet
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache

@@ -12,15 +12,11 @@ import json
 from typing import Any
 
 from shared.errors import ValidationFailed
-from shared.settings import get_settings
+from shared.secrets import pagination_key
 
 
 def _mac(payload: bytes, scope: str) -> bytes:
-    secret = get_settings().pagination_secret
-    if secret is None:
-        raise RuntimeError("PAGINATION_SECRET is not configured")
-    key = secret.get_secret_value().encode()
-    return hmac.new(key, scope.encode() + b"\n" + payload, hashlib.sha256).digest()[:18]
+    return hmac.new(pagination_key(), scope.encode() + b"\n" + payload, hashlib.sha256).digest()[:18]
 
 
 def _b64(data: bytes) -> str:

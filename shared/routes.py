@@ -24,8 +24,11 @@ ROUTE_GROUP_HANDLERS: dict[str, str] = {
     "records": "functions.records.handler:handler",
     "meta": "functions.meta.handler:handler",
     "admin": "functions.admin.handler:handler",
+    "search": "functions.search.handler:handler",
 }
 AUTHORIZER_HANDLER = "functions.authorizer.handler:handler"
+# Fed by the table's stream, not by a route.
+INDEXER_HANDLER = "functions.indexer.handler:handler"
 # How long API Gateway (and the local gateway) reuse an authorizer result for a token: also how long
 # a revoked token may still be accepted.
 AUTHORIZER_CACHE_SECONDS = 60
@@ -52,7 +55,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/tokens", "admin", _PAGE),
     Route("POST", "/tokens", "admin"),
     Route("DELETE", "/tokens/{tokenId}", "admin"),
-    # Search (GET /crm/search, GET /crm/search/aggregations) joins as the "search" group.
+    Route("GET", "/crm/search", "search",
+          ("q", "kanbanId", "status", "page", "pageSize", "customFieldId", "customFieldValue")),
+    Route("GET", "/crm/search/aggregations", "search", ("kanbanId",)),
 )
 
 

@@ -13,8 +13,17 @@ class Settings(BaseModel):
     aws_region: str = Field(default="us-east-1", alias="AWS_REGION")
     # Set only for a local table (moto server); deployed functions use the regional endpoint.
     dynamodb_endpoint_url: str | None = Field(default=None, alias="DYNAMODB_ENDPOINT_URL")
-    # Key that signs pagination tokens so a client cannot forge or edit one.
+    # Key that signs pagination tokens so a client cannot forge or edit one: given directly (local
+    # stack, tests) or as a Secrets Manager secret (deployed).
     pagination_secret: SecretStr | None = Field(default=None, alias="PAGINATION_SECRET", min_length=16)
+    pagination_secret_arn: str | None = Field(default=None, alias="PAGINATION_SECRET_ARN")
+    # Typesense: comma-separated node URLs, the alias that search reads and indexing writes, and the
+    # keys (directly, or a Secrets Manager secret holding {"apiKey": ..., "searchKey": ...}).
+    typesense_nodes: str = Field(default="http://127.0.0.1:8108", alias="TYPESENSE_NODES")
+    typesense_collection: str = Field(default="crm-records", alias="TYPESENSE_COLLECTION")
+    typesense_api_key: SecretStr | None = Field(default=None, alias="TYPESENSE_API_KEY")
+    typesense_search_key: SecretStr | None = Field(default=None, alias="TYPESENSE_SEARCH_KEY")
+    typesense_api_key_secret_arn: str | None = Field(default=None, alias="TYPESENSE_API_KEY_SECRET_ARN")
 
 
 @lru_cache(maxsize=1)

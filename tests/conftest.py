@@ -13,6 +13,8 @@ TEST_ENVIRONMENT = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "PAGINATION_SECRET": "test-pagination-secret-0123456789",
     "POWERTOOLS_LOG_LEVEL": "CRITICAL",
+    # moto answers on the regional endpoints, not the account-based ones newer SDKs pick.
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
 }
 
 

@@ -133,7 +133,7 @@ class LocalGateway:
                  authorizer_cache_seconds: float = routes.AUTHORIZER_CACHE_SECONDS):
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
         self._workers = workers
-        self.emulator = ApiGatewayEmulator(self._invoke_in_pool, authorizer_cache_seconds)
+        self.emulator = ApiGatewayEmulator(self.invoke, authorizer_cache_seconds)
         gateway = self
 
         class Handler(_RequestHandler):
@@ -149,7 +149,7 @@ class LocalGateway:
 
     def warm_up(self) -> None:
         """Import the handlers in every worker so the first requests do not pay the cold start."""
-        paths = [routes.AUTHORIZER_HANDLER, *routes.ROUTE_GROUP_HANDLERS.values()]
+        paths = [routes.AUTHORIZER_HANDLER, routes.INDEXER_HANDLER, *routes.ROUTE_GROUP_HANDLERS.values()]
         for future in [self._pool.submit(_warm, paths) for _ in range(self._workers)]:
             future.result()
 
@@ -161,7 +161,8 @@ class LocalGateway:
         self.server.server_close()
         self._pool.shutdown(cancel_futures=True)
 
-    def _invoke_in_pool(self, handler_path: str, event: dict[str, Any]) -> dict[str, Any]:
+    def invoke(self, handler_path: str, event: dict[str, Any]) -> dict[str, Any]:
+        """Run one function invocation in a worker process."""
         return self._pool.submit(invoke_handler, handler_path, event).result(timeout=29)
 
     def _serve(self, request: "_RequestHandler") -> None:

@@ -1,7 +1,8 @@
 """`make run`: the whole local stack in one process tree.
 
-Embedded DynamoDB (moto server) -> table from the shared definition -> demo account -> the local
-API Gateway on http://127.0.0.1:3000 with every route group's handler.
+Embedded DynamoDB (moto server) with the shared table definition, a real Typesense server, the stream
+poller that feeds the indexer, the demo account, and the local API Gateway on http://127.0.0.1:3000
+in front of every route group's handler.
 """
 
 import json
@@ -10,18 +11,24 @@ import os
 import secrets
 import signal
 import sys
+import threading
+from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from shared.local.dynamodb import EmbeddedDynamoDB
 from shared.local.gateway import LocalGateway
-from shared.routes import AUTHORIZER_CACHE_SECONDS
+from shared.local.stream_poller import StreamPoller
+from shared.local.typesense import TypesenseServer
+from shared.routes import AUTHORIZER_CACHE_SECONDS, INDEXER_HANDLER
 
 
 class LocalStackSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=3000, alias="PORT")
     dynamodb_port: int = Field(default=8000, alias="DYNAMODB_PORT")
+    typesense_port: int = Field(default=8108, alias="TYPESENSE_PORT")
+    data_dir: Path = Field(default=Path(".local"), alias="LOCAL_DATA_DIR")
     workers: int = Field(default=4, alias="LOCAL_WORKERS", ge=1, le=32)
     authorizer_cache_seconds: float = Field(
         default=AUTHORIZER_CACHE_SECONDS, alias="AUTHORIZER_CACHE_SECONDS", ge=0, le=3600
@@ -29,8 +36,9 @@ class LocalStackSettings(BaseModel):
     table_name: str = Field(default="crm-local", alias="TABLE_NAME")
 
 
-def _function_environment(settings: LocalStackSettings, endpoint_url: str) -> dict[str, str]:
-    """What the functions' settings read; the workers inherit it."""
+def _function_environment(settings: LocalStackSettings, endpoint_url: str, typesense: TypesenseServer,
+                          search_key: str) -> dict[str, str]:
+    """What the functions' settings read; the worker processes inherit it."""
     return {
         "TABLE_NAME": settings.table_name,
         "DYNAMODB_ENDPOINT_URL": endpoint_url,
@@ -39,6 +47,10 @@ def _function_environment(settings: LocalStackSettings, endpoint_url: str) -> di
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
         "PAGINATION_SECRET": secrets.token_urlsafe(32),
+        "TYPESENSE_NODES": typesense.url,
+        "TYPESENSE_API_KEY": typesense.api_key,
+        "TYPESENSE_SEARCH_KEY": search_key,
+        "TYPESENSE_COLLECTION": "crm-records",
         "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
     }
 
@@ -49,36 +61,61 @@ def _stop(*_: object) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    for noisy in ("werkzeug", "httpx", "botocore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = LocalStackSettings.model_validate(dict(os.environ))
-    dynamodb = EmbeddedDynamoDB(settings.host, settings.dynamodb_port).start()
-    os.environ.update(_function_environment(settings, dynamodb.endpoint_url))
-
-    # Imported after the environment is set: these read the settings on first use.
-    from shared.local.seed import seed_demo_account
-    from shared.repository.table import create_table, dynamodb_client
-
-    create_table(dynamodb_client(), settings.table_name)
-    demo = seed_demo_account()
-    gateway = LocalGateway(settings.host, settings.port, settings.workers, settings.authorizer_cache_seconds)
-    gateway.warm_up()
     signal.signal(signal.SIGTERM, _stop)
-    base_url = f"http://{settings.host}:{gateway.port}"
-    print(
-        f"\nCRM API running on {base_url}  (DynamoDB: {dynamodb.endpoint_url}, table {settings.table_name})\n"
-        f"Demo account {demo['accountId']}, admin user {demo['userId']}, kanban {demo['kanbanId']}\n"
-        f"Demo admin token: {demo['token']}\n\n"
-        f"Try:\n  curl -s {base_url}/kanbans -H \"Authorization: Bearer {demo['token']}\"\n\n"
-        f"READY {json.dumps({'baseUrl': base_url, **demo})}\n",
-        flush=True,
-    )
+    dynamodb = EmbeddedDynamoDB(settings.host, settings.dynamodb_port).start()
+    # The table lives in memory, so the index starts empty too.
+    typesense = TypesenseServer(settings.data_dir / "typesense", settings.typesense_port, secrets.token_urlsafe(24))
+    stop_polling = threading.Event()
+    gateway = None
     try:
+        typesense.start(fresh=True)
+        os.environ.update(_function_environment(settings, dynamodb.endpoint_url, typesense,
+                                                typesense.create_search_key()))
+
+        # Imported after the environment is set: these read the settings on first use.
+        from shared.local.seed import seed_demo_account
+        from shared.repository.table import create_table, dynamodb_client
+        from shared.search.index import search_index
+
+        create_table(dynamodb_client(), settings.table_name)
+        search_index().ensure_ready()
+        demo = seed_demo_account()
+        gateway = LocalGateway(settings.host, settings.port, settings.workers, settings.authorizer_cache_seconds)
+        gateway.warm_up()
+        stream_arn = dynamodb_client().describe_table(TableName=settings.table_name)["Table"]["LatestStreamArn"]
+        poller = StreamPoller(_streams_client(dynamodb.endpoint_url), stream_arn,
+                              lambda event: gateway.invoke(INDEXER_HANDLER, event))
+        threading.Thread(target=poller.run, args=(stop_polling,), name="stream-poller", daemon=True).start()
+        base_url = f"http://{settings.host}:{gateway.port}"
+        print(
+            f"\nCRM API running on {base_url}\n"
+            f"  DynamoDB {dynamodb.endpoint_url} (table {settings.table_name}), Typesense {typesense.url}\n"
+            f"Demo account {demo['accountId']}, admin user {demo['userId']}, kanban {demo['kanbanId']}\n"
+            f"Demo admin token: {demo['token']}\n\n"
+            f"Try:\n  curl -s {base_url}/kanbans -H \"Authorization: Bearer {demo['token']}\"\n"
+            f"  curl -s \"{base_url}/crm/search?q=john\" -H \"Authorization: Bearer {demo['token']}\"\n\n"
+            f"READY {json.dumps({'baseUrl': base_url, **demo})}\n",
+            flush=True,
+        )
         gateway.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        gateway.shutdown()
+        stop_polling.set()
+        if gateway is not None:
+            gateway.shutdown()
+        typesense.stop()
         dynamodb.stop()
+
+
+def _streams_client(endpoint_url: str):
+    import boto3
+
+    return boto3.client("dynamodbstreams", endpoint_url=endpoint_url, region_name="us-east-1",
+                        aws_access_key_id="local", aws_secret_access_key="local")
 
 
 if __name__ == "__main__":

@@ -51,8 +51,15 @@ def create_account(account: Account) -> None:
         "defaultKanbanId": account.default_kanban_id,
         "createdAt": account.created_at,
     }
-    dynamo.transact([dynamo.Write(dynamo.put(item, "attribute_not_exists(PK)"),
-                                  Conflict(f"account {account.account_id} already exists"))])
+    registry = {"PK": keys.ACCOUNT_REGISTRY_PK, "SK": account.account_id, "accountId": account.account_id}
+    dynamo.transact([
+        dynamo.Write(dynamo.put(item, "attribute_not_exists(PK)"), Conflict(f"account {account.account_id} exists")),
+        dynamo.Write(dynamo.put(registry)),
+    ])
+
+
+def list_account_ids() -> list[str]:
+    return [item["accountId"] for item in dynamo.query_all(keys.ACCOUNT_REGISTRY_PK)]
 
 
 def get_account(account_id: str) -> Account:

@@ -10,7 +10,7 @@ _MAX_INLINE_VALUE_BYTES = 512
 # The first characters of every partition key, by kind of item. IAM policies use them (with the
 # dynamodb:LeadingKeys condition) to grant each function only the partitions it works on.
 PARTITION_PREFIXES = {
-    "account": "ACCOUNT#",  # account, users, kanbans, kanban counters, slugs
+    "account": "ACCOUNT",  # ACCOUNT#<id>: account, users, kanbans, counters, slugs; ACCOUNTS: the registry
     "token": "TOKEN#",
     "record": "RECORD#",  # a record with its assignment and field-value entries
     "channel": "CHANNEL#",
@@ -22,6 +22,8 @@ def account_pk(account_id: str) -> str:
 
 
 ACCOUNT_SK = "ACCOUNT"
+# One partition lists every account (for operator tools such as reindexing).
+ACCOUNT_REGISTRY_PK = "ACCOUNTS"
 USER_PREFIX = "USER#"
 KANBAN_PREFIX = "KANBAN#"
 TOKEN_SK = "TOKEN"

@@ -1,13 +1,13 @@
 """Records, written atomically with their assignment entries, field-value index entries, channel lock
 and the kanban's status counters."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from shared.errors import ConcurrentUpdate, Conflict, NotFound, ValidationFailed
 from shared.models.domain import Page, Record
 from shared.repository import dynamo, keys
-from shared.repository.table import FIELD_VALUE_PK, FIELD_VALUE_SK, LIST_SORT_KEY
+from shared.repository.table import FIELD_VALUE_INDEX, FIELD_VALUE_PK, FIELD_VALUE_SK, LIST_SORT_KEY
 
 # One normalized value of an indexed custom field: (field id, normalized value).
 IndexEntry = tuple[str, str]
@@ -19,7 +19,7 @@ class ChannelTaken(Conflict):
     """The kanban already has a record for this channelId."""
 
 
-def _record_item(record: Record) -> dict[str, Any]:
+def _record_item(record: Record, entries: list[IndexEntry]) -> dict[str, Any]:
     return {
         "PK": keys.record_pk(record.account_id, record.record_id),
         "SK": keys.RECORD_SK,
@@ -38,6 +38,8 @@ def _record_item(record: Record) -> dict[str, Any]:
         "createdBy": record.created_by,
         "updatedBy": record.updated_by,
         "version": record.version,
+        # The normalized indexed values, for the search index fed by the table's stream.
+        "searchValues": [value for _, value in entries],
     }
 
 
@@ -68,12 +70,13 @@ def _children(record: Record, entries: list[IndexEntry]) -> dict[str, dict[str, 
         sk = keys.assignment_sk(user_id)
         children[sk] = {
             "PK": pk, "SK": sk, LIST_SORT_KEY: created, "recordId": record.record_id, "userId": user_id,
+            "kanbanId": record.kanban_id,
             **keys.assignment_list_keys(record.account_id, user_id, record.kanban_id, record.status),
         }
     for field_id, value in entries:
         sk = keys.field_value_sk(field_id, value)
         children[sk] = {
-            "PK": pk, "SK": sk, "recordId": record.record_id, "fieldId": field_id,
+            "PK": pk, "SK": sk, "recordId": record.record_id, "fieldId": field_id, "kanbanId": record.kanban_id,
             FIELD_VALUE_PK: keys.field_value_key(record.account_id, field_id, value),
             FIELD_VALUE_SK: created,
         }
@@ -120,7 +123,7 @@ def create_record(record: Record, entries: list[IndexEntry]) -> None:
     if record.channel_id is not None:
         lock = {"PK": _channel_pk(record), "SK": keys.CHANNEL_SK, "recordId": record.record_id}
         writes.append(dynamo.Write(dynamo.put(lock, "attribute_not_exists(PK)"), ChannelTaken("channel taken")))
-    writes.append(dynamo.Write(dynamo.put(_record_item(record), "attribute_not_exists(PK)"),
+    writes.append(dynamo.Write(dynamo.put(_record_item(record, entries), "attribute_not_exists(PK)"),
                                Conflict("record id collision")))
     writes += [dynamo.Write(dynamo.put(child)) for child in _children(record, entries).values()]
     writes.append(_count(record, {"total": 1, keys.status_count_attribute(record.status): 1}))
@@ -143,7 +146,7 @@ def update_record(old: Record, new: Record, entries: list[IndexEntry]) -> None:
     desired = _children(new, entries)
     status_changed = new.status != old.status
     stale = ConcurrentUpdate(f"record {old.record_id} was changed concurrently")
-    writes = [dynamo.Write(dynamo.put(_record_item(new), **_version_matches(old)), stale)]
+    writes = [dynamo.Write(dynamo.put(_record_item(new, entries), **_version_matches(old)), stale)]
     if status_changed:
         writes.append(_kanban_accepts(new))
     # Assignment entries carry the status in their index keys, so a status change rewrites them all.
@@ -214,11 +217,51 @@ def list_records(
             index=scope.index, partition_attribute=f"{scope.index}PK", partition=scope.partition,
             limit=limit - len(found), start_key=cursor, newest_first=True,
         )
-        items = dynamo.batch_get((keys.record_pk(account_id, e["recordId"]), keys.RECORD_SK) for e in entries)
-        for entry in entries:
-            item = items.get((keys.record_pk(account_id, entry["recordId"]), keys.RECORD_SK))
-            if item is not None and matches(record := record_from_item(item)):
-                found.append(record)
+        current = get_records(account_id, [e["recordId"] for e in entries])
+        found += [r for e in entries if (r := current.get(e["recordId"])) is not None and matches(r)]
         if cursor is None or len(found) >= limit:
             break
     return Page(items=tuple(found), cursor=cursor)
+
+
+def get_records(account_id: str, record_ids: list[str]) -> dict[str, Record]:
+    """Current records by id (strongly consistent); ids that no longer exist are left out."""
+    items = dynamo.batch_get((keys.record_pk(account_id, r), keys.RECORD_SK) for r in record_ids)
+    return {item["recordId"]: record_from_item(item) for item in items.values()}
+
+
+def field_value_matches(account_id: str, field_id: str, normalized_value: str) -> list[tuple[str, str]]:
+    """(record id, kanban id) of every record whose field holds the value, newest first."""
+    matches: list[tuple[str, str]] = []
+    start: dict[str, Any] | None = None
+    while True:
+        entries, start = dynamo.query(
+            index=FIELD_VALUE_INDEX, partition_attribute=FIELD_VALUE_PK,
+            partition=keys.field_value_key(account_id, field_id, normalized_value), start_key=start,
+            newest_first=True,
+        )
+        matches += [(e["recordId"], e["kanbanId"]) for e in entries]
+        if start is None:
+            return matches
+
+
+def account_records(account_id: str, page_size: int = 100) -> Iterator[tuple[Record, list[str]]]:
+    """Every record of an account with its search values (operator tools such as reindexing)."""
+    scope = keys.list_scope(account_id, None, None, None)
+    start: dict[str, Any] | None = None
+    while True:
+        entries, start = dynamo.query(index=scope.index, partition_attribute=f"{scope.index}PK",
+                                      partition=scope.partition, limit=page_size, start_key=start)
+        items = dynamo.batch_get((keys.record_pk(account_id, e["recordId"]), keys.RECORD_SK) for e in entries)
+        for item in items.values():
+            yield record_from_item(item), item.get("searchValues", [])
+        if start is None:
+            return
+
+
+def record_from_stream_image(image: dict[str, Any]) -> tuple[Record, list[str]] | None:
+    """The record and its search values in a stream image (DynamoDB JSON), or None for other items."""
+    item = dynamo.deserialize(image)
+    if item.get("SK") != keys.RECORD_SK or not str(item.get("PK", "")).startswith(keys.PARTITION_PREFIXES["record"]):
+        return None
+    return record_from_item(item), item.get("searchValues", [])

@@ -17,8 +17,9 @@ LIST_SORT_KEY = "CREATED"
 FIELD_VALUE_INDEX = "FieldValueIndex"
 FIELD_VALUE_PK, FIELD_VALUE_SK = "FVPK", "FVSK"
 TTL_ATTRIBUTE = "expiresAt"
-# List indexes carry the ids needed to fetch the full items from the table (strongly consistent).
-LIST_INDEX_PROJECTION = ("recordId",)
+# Indexes carry the ids needed to fetch the full items from the table (strongly consistent) and the
+# kanban, so access rules can filter entries before any item is read.
+LIST_INDEX_PROJECTION = ("recordId", "kanbanId")
 
 
 def _index(name: str, hash_key: str, range_key: str, projection: dict[str, Any]) -> dict[str, Any]:

@@ -2,15 +2,21 @@
 requests through the gateway emulator (real authorizer, real proxy events, real handlers)."""
 
 import json
+import uuid
 from typing import Any
 from urllib.parse import urlencode
 
+import boto3
 import pytest
 from moto import mock_aws
 
 from shared.local.gateway import ApiGatewayEmulator, GatewayResponse, invoke_handler
+from shared.local.stream_poller import StreamPoller
+from shared.local.typesense import TypesenseServer, free_port
 from shared.logic.admin import bootstrap_account
 from shared.repository.table import create_table, dynamodb_client
+from shared.routes import INDEXER_HANDLER
+from shared.search.index import search_index
 from shared.settings import get_settings
 
 
@@ -105,3 +111,37 @@ def create_member(api: Api, kanban_ids: list[str]) -> tuple[dict[str, Any], str]
     token = api.post("/tokens", {"userId": user.json()["userId"], "name": "mia"})
     assert token.status == 201, token.body
     return user.json(), token.json()["token"]
+
+
+# --- search ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def typesense_server(tmp_path_factory):
+    """One real Typesense server for the whole session; each test gets its own collection alias."""
+    server = TypesenseServer(tmp_path_factory.mktemp("typesense") / "data", free_port(), "test-admin-key")
+    server.start()
+    server.create_search_key()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def search_settings(typesense_server, monkeypatch):
+    monkeypatch.setenv("TYPESENSE_NODES", typesense_server.url)
+    monkeypatch.setenv("TYPESENSE_API_KEY", typesense_server.api_key)
+    monkeypatch.setenv("TYPESENSE_SEARCH_KEY", typesense_server.search_key)
+    monkeypatch.setenv("TYPESENSE_COLLECTION", f"crm-test-{uuid.uuid4().hex[:10]}")
+    get_settings.cache_clear()
+    search_index.cache_clear()
+    yield
+    search_index.cache_clear()
+
+
+@pytest.fixture
+def stream(table, search_settings) -> StreamPoller:
+    """The table's stream feeding the real indexer handler; call .drain() to index what was written."""
+    client = boto3.client("dynamodb")
+    arn = client.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    poller = StreamPoller(boto3.client("dynamodbstreams"), arn, lambda event: invoke_handler(INDEXER_HANDLER, event))
+    poller.drain()
+    return poller

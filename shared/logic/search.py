@@ -1,0 +1,108 @@
+"""Search rules: full-text search in the index, exact lookups in the field-value index, and status
+aggregations, all confined to the caller's account and accessible kanbans."""
+
+import math
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from shared.errors import ValidationFailed
+from shared.logic import access, fields
+from shared.models.api import RecordResponse
+from shared.models.domain import INDEXED_FIELD_TYPES, Principal, Record, StatusValue
+from shared.repository import kanbans
+from shared.repository import records as repository
+from shared.search.index import SearchFilter, search_index
+
+_status_value = TypeAdapter(StatusValue)
+
+
+def _page_body(records: list[Record], total: int, page: int, page_size: int) -> dict[str, Any]:
+    return {
+        "items": [RecordResponse.of(r).model_dump() for r in records],
+        "total": total,
+        "page": page,
+        "pageSize": page_size,
+        "totalPages": math.ceil(total / page_size),
+    }
+
+
+def _check_status_filter(status: str) -> None:
+    try:
+        _status_value.validate_python(status)
+    except ValidationError:
+        raise ValidationFailed(f"status {status!r} is not a valid status value") from None
+
+
+def search_records(
+    principal: Principal, *, q: str | None, kanban_id: str | None, status: str | None, page: int, page_size: int,
+    custom_field_id: str | None, custom_field_value: str | None,
+) -> dict[str, Any]:
+    if (custom_field_id is None) != (custom_field_value is None):
+        raise ValidationFailed("customFieldId and customFieldValue go together; pass both or neither")
+    if custom_field_id is not None and custom_field_value is not None:
+        return _exact_lookup(principal, custom_field_id, custom_field_value, page, page_size)
+    return _full_text(principal, q, kanban_id, status, page, page_size)
+
+
+def _full_text(principal: Principal, q: str | None, kanban_id: str | None, status: str | None, page: int,
+               page_size: int) -> dict[str, Any]:
+    allowed = access.accessible_kanban_ids(principal)
+    if kanban_id is not None:
+        kanban = access.get_kanban(principal, kanban_id)
+        if status is not None and status not in kanban.status_values():
+            raise ValidationFailed(f"status {status!r} is not a status of kanban {kanban_id}")
+        kanban_ids: list[str] | None = [kanban.kanban_id]
+    else:
+        kanban_ids = sorted(allowed) if allowed is not None else None
+    if status is not None:
+        _check_status_filter(status)
+    if kanban_ids == []:
+        return _page_body([], 0, page, page_size)
+    where = SearchFilter(account_id=principal.account_id, kanban_ids=kanban_ids, status=status)
+    found = search_index().search((q or "").strip() or None, where, page, page_size)
+    current = repository.get_records(principal.account_id, found.record_ids)
+    # Items are the records as stored now: deleted ones drop out, moved ones only if still matching.
+    items = [
+        r for i in found.record_ids if (r := current.get(i)) is not None
+        and (kanban_ids is None or r.kanban_id in kanban_ids) and (status is None or r.status == status)
+    ]
+    return _page_body(items, found.found, page, page_size)
+
+
+def _exact_lookup(principal: Principal, field_id: str, value: str, page: int, page_size: int) -> dict[str, Any]:
+    allowed = access.accessible_kanban_ids(principal)
+    definition = next(
+        (f for k in kanbans.all_kanbans(principal.account_id) for f in k.fields if f.id == field_id), None
+    )
+    if definition is None:
+        raise ValidationFailed(f"customFieldId {field_id!r} is not a field of any kanban of this account")
+    if definition.type not in INDEXED_FIELD_TYPES:
+        raise ValidationFailed(
+            f"customFieldId {field_id!r} is a {definition.type} field; exact lookups work on "
+            "text, email, phone, url, select and multiselect fields"
+        )
+    if definition.type == "phone" and value[:1] == " ":
+        # An unencoded "+" in a query string arrives as a space: "?customFieldValue=+1234567890".
+        value = "+" + value.lstrip()
+    normalized = fields.normalize(definition.type, value)
+    matches = [
+        record_id for record_id, kanban_id in repository.field_value_matches(principal.account_id, field_id, normalized)
+        if access.can_use(allowed, kanban_id)
+    ]
+    page_ids = matches[(page - 1) * page_size: page * page_size]
+    current = repository.get_records(principal.account_id, page_ids)
+
+    def still_matches(record: Record) -> bool:
+        stored = record.custom_fields.get(field_id)
+        values = stored if isinstance(stored, list) else [stored]
+        return any(isinstance(v, str) and fields.normalize(definition.type, v) == normalized for v in values)
+
+    items = [r for i in page_ids if (r := current.get(i)) is not None and still_matches(r)]
+    return _page_body(items, len(matches), page, page_size)
+
+
+def aggregations(principal: Principal, kanban_id: str | None) -> dict[str, Any]:
+    kanban = access.get_kanban(principal, kanban_id)
+    counts = kanbans.status_counts(kanban)
+    return {"status": [{"key": status, "count": counts[status]} for status in kanban.status_values()]}
