@@ -27,6 +27,10 @@ def _connect(args: argparse.Namespace) -> None:
     else:
         os.environ.pop("DYNAMODB_ENDPOINT_URL", None)
 
+    _reset_caches()
+
+
+def _reset_caches() -> None:
     from shared.repository.table import dynamodb_client
     from shared.settings import get_settings
 
@@ -38,6 +42,33 @@ def _bootstrap(args: argparse.Namespace) -> dict:
     from shared.logic.admin import bootstrap_account
 
     return bootstrap_account(args.account_name, args.admin_name, args.admin_email)
+
+
+def _progress_bar(done: int, total: int) -> None:
+    width = 40
+    filled = int(width * done / total) if total else width
+    percent = 100 * done // total if total else 100
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {percent:3d}% {done}/{total} records")
+    sys.stderr.flush()
+
+
+def _reindex(args: argparse.Namespace) -> dict:
+    from shared.local.typesense import LOCAL_TYPESENSE_API_KEY
+    from shared.logic.indexing import rebuild
+    from shared.search.index import search_index
+
+    if args.typesense_nodes:
+        os.environ["TYPESENSE_NODES"] = args.typesense_nodes
+    if args.typesense_api_key_secret_arn:
+        os.environ["TYPESENSE_API_KEY_SECRET_ARN"] = args.typesense_api_key_secret_arn
+    elif not os.environ.get("TYPESENSE_API_KEY") and not os.environ.get("TYPESENSE_API_KEY_SECRET_ARN"):
+        os.environ["TYPESENSE_API_KEY"] = LOCAL_TYPESENSE_API_KEY
+    os.environ["TYPESENSE_COLLECTION"] = args.collection
+    _reset_caches()
+    search_index.cache_clear()
+    result = rebuild(search_index(), _progress_bar)
+    sys.stderr.write("\n")
+    return result
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.add_argument("--admin-name", default="Administrator")
     bootstrap.add_argument("--admin-email", default="admin@example.com")
     bootstrap.set_defaults(run=_bootstrap)
+
+    reindex = commands.add_parser(
+        "reindex", parents=[connection],
+        help="rebuild the search index from the table into a new collection and switch the alias to it",
+    )
+    reindex.add_argument("--typesense-nodes", help="comma-separated Typesense URLs (default: the local stack's, "
+                         "or TYPESENSE_NODES)")
+    reindex.add_argument("--typesense-api-key-secret-arn",
+                         help='Secrets Manager secret holding {"apiKey": ..., "searchKey": ...} '
+                              "(default: TYPESENSE_API_KEY, or the local stack's key)")
+    reindex.add_argument("--collection", default=os.environ.get("TYPESENSE_COLLECTION", "crm-records"),
+                         help="the alias searches read (default: crm-records)")
+    reindex.set_defaults(run=_reindex)
     return parser
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from shared.local.dynamodb import EmbeddedDynamoDB
 from shared.local.gateway import LocalGateway
 from shared.local.stream_poller import StreamPoller
-from shared.local.typesense import TypesenseServer
+from shared.local.typesense import LOCAL_TYPESENSE_API_KEY, TypesenseServer
 from shared.routes import AUTHORIZER_CACHE_SECONDS, INDEXER_HANDLER
 
 
@@ -67,7 +67,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _stop)
     dynamodb = EmbeddedDynamoDB(settings.host, settings.dynamodb_port).start()
     # The table lives in memory, so the index starts empty too.
-    typesense = TypesenseServer(settings.data_dir / "typesense", settings.typesense_port, secrets.token_urlsafe(24))
+    typesense = TypesenseServer(settings.data_dir / "typesense", settings.typesense_port, LOCAL_TYPESENSE_API_KEY)
     stop_polling = threading.Event()
     gateway = None
     try:

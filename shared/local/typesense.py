@@ -8,6 +8,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+# The local stack's admin key (its server listens on loopback only); `crm-admin reindex` defaults to it.
+LOCAL_TYPESENSE_API_KEY = "crm-local-typesense-key"
+
 
 def free_port() -> int:
     with socket.socket() as s:

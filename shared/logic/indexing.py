@@ -1,9 +1,15 @@
 """Keeping the search index in step with the table, one stream change at a time."""
 
+from collections.abc import Callable
 from typing import Any
 
-from shared.repository.records import record_from_stream_image
-from shared.search.index import SearchIndex
+from shared.ids import now_ms
+from shared.repository import accounts, kanbans
+from shared.repository.records import account_records, record_from_stream_image
+from shared.search.index import SearchIndex, TypesenseIndex, document_id
+
+_REINDEX_BATCH = 100
+Progress = Callable[[int, int], None]
 
 
 class IndexingFailed(Exception):
@@ -24,3 +30,53 @@ def apply_change(index: SearchIndex, event_name: str, new_image: dict[str, Any] 
         parsed = record_from_stream_image(old_image)
         if parsed:
             index.delete([parsed[0]])
+
+
+def _record_total() -> int:
+    return sum(
+        sum(kanbans.status_counts(kanban).values())
+        for account_id in accounts.list_account_ids() for kanban in kanbans.all_kanbans(account_id)
+    )
+
+
+def _copy_all(index: TypesenseIndex, collection: str, progress: Progress, total: int) -> set[str]:
+    """Index every record of every account into the collection; returns the document ids written."""
+    live: set[str] = set()
+    batch: list = []
+
+    def flush() -> None:
+        if failed := index.upsert(batch, collection=collection):
+            raise IndexingFailed(f"the index refused {len(failed)} records, such as {failed[0]}")
+        batch.clear()
+        progress(len(live), max(total, len(live)))
+
+    for account_id in accounts.list_account_ids():
+        for record, values in account_records(account_id):
+            batch.append((record, values))
+            live.add(document_id(record.account_id, record.record_id))
+            if len(batch) == _REINDEX_BATCH:
+                flush()
+    flush()
+    return live
+
+
+def rebuild(index: TypesenseIndex, progress: Progress) -> dict[str, Any]:
+    """Rebuild the index from the table into a new collection, then switch the alias to it.
+
+    Searches keep using the old collection until the switch. A second pass afterwards picks up what
+    was written during the first (the stream fed the old collection meanwhile) and removes documents
+    of records deleted meanwhile; then the old collection is dropped.
+    """
+    started = now_ms()
+    previous = index.current_collection()
+    target = f"{index.alias}-{started}"
+    index.create_collection(target)
+    total = _record_total()
+    _copy_all(index, target, progress, total)
+    index.switch_alias(target)
+    live = _copy_all(index, target, progress, total)
+    pruned = index.prune(target, live, created_before=started)
+    if previous is not None and previous != target:
+        index.drop_collection(previous)
+    return {"alias": index.alias, "collection": target, "previousCollection": previous, "records": len(live),
+            "removedStale": pruned}

@@ -7,6 +7,7 @@ retries or rebuilds bring.
 """
 
 import contextlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -171,8 +172,13 @@ class TypesenseIndex:
     def create_collection(self, name: str) -> None:
         self._call(self.client.collections.create, collection_schema(name))
 
-    def current_collection(self) -> str:
-        return self._call(self.client.aliases[self.alias].retrieve)["collection_name"]
+    def current_collection(self) -> str | None:
+        from typesense import exceptions
+
+        try:
+            return self._call(self.client.aliases[self.alias].retrieve)["collection_name"]
+        except exceptions.ObjectNotFound:
+            return None
 
     def switch_alias(self, collection: str) -> None:
         self._call(self.client.aliases.upsert, self.alias, {"collection_name": collection})
@@ -213,6 +219,21 @@ class TypesenseIndex:
         self._call(self.client.collections[self.alias].documents.delete,
                    {"filter_by": "id:[" + ",".join(f"`{i}`" for i in ids) + "]"})
         return []
+
+    def prune(self, collection: str, live_ids: set[str], created_before: int) -> int:
+        """Delete documents of records that no longer exist (created before a time, so records written
+        meanwhile are left alone); returns how many were deleted."""
+        exported = self._call(self.client.collections[collection].documents.export,
+                              {"include_fields": "id,createdAt"})
+        stale = [
+            doc["id"] for line in exported.splitlines() if line.strip()
+            if (doc := json.loads(line))["id"] not in live_ids and doc["createdAt"] < created_before
+        ]
+        for start in range(0, len(stale), MAX_PER_PAGE):
+            chunk = stale[start:start + MAX_PER_PAGE]
+            self._call(self.client.collections[collection].documents.delete,
+                       {"filter_by": "id:[" + ",".join(f"`{i}`" for i in chunk) + "]"})
+        return len(stale)
 
     # --- reads -----------------------------------------------------------------------------------
 

@@ -1,0 +1,50 @@
+"""`crm-admin reindex`: a rebuild into a new collection, switched in behind the alias."""
+
+import pytest
+
+from shared.admin_cli import main as crm_admin
+from shared.search.index import document_id, search_index
+
+
+@pytest.fixture
+def indexed(api, account, stream):
+    made = [api.post("/crm/records", {"title": f"Acme deal {i}"}).json()["recordId"] for i in range(5)]
+    stream.drain()
+    return made
+
+
+def found(api, q: str) -> list[str]:
+    return [i["recordId"] for i in api.get("/crm/search", query={"q": q}).json()["items"]]
+
+
+def test_reindex_rebuilds_switches_the_alias_and_drops_the_old_collection(api, account, indexed, capsys,
+                                                                          monkeypatch):
+    index = search_index()
+    before = index.current_collection()
+    # The index lost a record and still holds one whose record is gone: a rebuild repairs both.
+    index.client.collections[before].documents[document_id(account["accountId"], indexed[0])].delete()
+    api.delete(f"/crm/records/{indexed[1]}")  # the stream is not drained: its document stays
+    assert indexed[0] not in found(api, "acme")
+
+    exit_code = crm_admin(["reindex", "--table-name", "crm-test", "--collection", index.alias])
+
+    output = capsys.readouterr()
+    assert exit_code == 0 and "100%" in output.err
+    after = search_index().current_collection()
+    assert after != before
+    assert before not in [c["name"] for c in search_index().client.collections.retrieve()]
+    assert sorted(found(api, "acme")) == sorted(r for r in indexed if r != indexed[1])
+    total = search_index().client.collections[after].retrieve()["num_documents"]
+    assert total == 4
+
+
+def test_prune_removes_only_documents_of_missing_records_created_before_the_cutoff(api, account, indexed):
+    index = search_index()
+    collection = index.current_collection()
+    live = {document_id(account["accountId"], r) for r in indexed[1:]}
+    newest = api.get(f"/crm/records/{indexed[-1]}").json()["createdAt"]
+
+    removed = index.prune(collection, live - {document_id(account["accountId"], indexed[-1])}, created_before=newest)
+
+    assert removed == 1  # indexed[0]; indexed[-1] is missing from the live set too but is not old enough
+    assert sorted(found(api, "acme")) == sorted(indexed[1:])
