@@ -140,8 +140,7 @@ class LocalGateway:
             def dispatch(self) -> None:
                 gateway._serve(self)
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
+        self.server = _HttpServer((host, port), Handler)
 
     @property
     def port(self) -> int:
@@ -179,6 +178,11 @@ class LocalGateway:
         request.respond(response)
         log.info("%s %s %s %d %.0fms %s", request.client_address[0], request.command, request.path,
                  response.status, (time.perf_counter() - started) * 1000, response.group or "-")
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # a burst of parallel clients waits in the queue instead of being refused
 
 
 class _RequestHandler(BaseHTTPRequestHandler):

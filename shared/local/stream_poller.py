@@ -17,7 +17,7 @@ class StreamPoller:
         self._client = streams_client
         self._arn = stream_arn
         self._invoke = invoke
-        self._iterators: dict[str, str | None] = {}
+        self._last_sequence: dict[str, str] = {}
         self._pending: dict[str, list[dict[str, Any]]] = {}
         self.failures = 0
 
@@ -29,16 +29,18 @@ class StreamPoller:
         return {**record, "dynamodb": change, "eventSourceARN": self._arn}
 
     def _fetch(self, shard_id: str) -> None:
-        if shard_id not in self._iterators:
-            self._iterators[shard_id] = self._client.get_shard_iterator(
-                StreamArn=self._arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
-        iterator = self._iterators[shard_id]
-        if iterator is None or len(self._pending.get(shard_id, [])) >= BATCH_SIZE:
+        """Read what follows the last record fetched; a fresh iterator each time, so the poller follows
+        the shard wherever the table keeps it."""
+        if len(self._pending.get(shard_id, [])) >= BATCH_SIZE:
             return
-        response = self._client.get_records(ShardIterator=iterator, Limit=BATCH_SIZE)
-        self._iterators[shard_id] = response.get("NextShardIterator")
-        self._pending.setdefault(shard_id, []).extend(self._event_record(r) for r in response["Records"])
+        last = self._last_sequence.get(shard_id)
+        position = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": last} if last else {
+            "ShardIteratorType": "TRIM_HORIZON"}
+        iterator = self._client.get_shard_iterator(StreamArn=self._arn, ShardId=shard_id, **position)
+        records = self._client.get_records(ShardIterator=iterator["ShardIterator"], Limit=BATCH_SIZE)["Records"]
+        if records:
+            self._last_sequence[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
+            self._pending.setdefault(shard_id, []).extend(self._event_record(r) for r in records)
 
     def poll_once(self) -> int:
         """Deliver what the stream holds now; returns how many changes were indexed."""

@@ -132,6 +132,7 @@ class TypesenseIndex:
         self._timeout = timeout
         self.client = self._client(api_key)
         self._search_key = search_key
+        self._scoped_clients: dict[str, Any] = {}
         self._ready = False
 
     def _client(self, api_key: str) -> Any:
@@ -242,10 +243,15 @@ class TypesenseIndex:
         the account, whatever the query says."""
         if self._search_key is None:
             raise RuntimeError("no Typesense search key is configured")
-        scoped = self.client.keys.generate_scoped_search_key(
-            self._search_key, {"filter_by": f"accountId:=`{_quotable(account_id)}`"}
-        )
-        return self._client(scoped)
+        client = self._scoped_clients.get(account_id)
+        if client is None:
+            if len(self._scoped_clients) >= 1000:
+                self._scoped_clients.clear()
+            scoped = self.client.keys.generate_scoped_search_key(
+                self._search_key, {"filter_by": f"accountId:=`{_quotable(account_id)}`"}
+            )
+            client = self._scoped_clients[account_id] = self._client(scoped)
+        return client
 
     def search(self, query: str | None, where: SearchFilter, page: int, per_page: int) -> SearchPage:
         params: dict[str, Any] = {"page": page, "per_page": per_page, "include_fields": "recordId"}

@@ -56,12 +56,23 @@ class LocalStack:
             return HttpResponse(error.code, dict(error.headers), error.read())
 
 
+def eventually(check, timeout: float = 15.0, interval: float = 0.05):
+    """Poll until check() returns a truthy value (search follows writes through the stream)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     port, dynamodb_port = free_port(), free_port()
     log_path = tmp_path_factory.mktemp("stack") / "stack.log"
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TABLE_", "DYNAMODB_"))}
-    environment |= {"PORT": str(port), "DYNAMODB_PORT": str(dynamodb_port), "PYTHONUNBUFFERED": "1"}
+    environment |= {"PORT": str(port), "DYNAMODB_PORT": str(dynamodb_port), "TYPESENSE_PORT": str(free_port()),
+                    "LOCAL_DATA_DIR": str(log_path.parent / "data"), "PYTHONUNBUFFERED": "1"}
     with open(log_path, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "shared.local.stack"], cwd=REPO, env=environment,
                                    stdout=subprocess.PIPE, stderr=log)

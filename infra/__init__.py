@@ -1,0 +1,1 @@
+"""The AWS CDK app: one stack composed of one construct per capability."""

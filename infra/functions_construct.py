@@ -1,0 +1,222 @@
+"""Every Lambda function of the service, built by one builder that holds the shared defaults, and
+granted only the table partitions, indexes and secrets it uses.
+
+The functions come from the route table: one per route group, plus the authorizer and the stream
+indexer. A new group in ROUTE_GROUP_HANDLERS gets a function (read-only until GROUP_ACCESS says
+more) without any change here.
+"""
+
+import re
+from dataclasses import dataclass
+
+from aws_cdk import Duration, SecretValue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk.aws_dynamodb import ITable
+from constructs import Construct
+
+from infra.bundling import lambda_code
+from infra.nag import acknowledge
+from infra.typesense_config import TypesenseConfig
+from shared.repository.keys import PARTITION_PREFIXES
+from shared.routes import AUTHORIZER_HANDLER, INDEXER_HANDLER, ROUTE_GROUP_HANDLERS
+
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+ARCHITECTURE = lambda_.Architecture.ARM_64
+MEMORY_MB = 512
+API_TIMEOUT = Duration.seconds(10)
+# API Gateway gives up on an integration after 29 s; the indexer works within the same bound.
+INDEXER_TIMEOUT = Duration.seconds(29)
+LOG_LEVEL = "INFO"
+LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
+
+READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
+WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem")
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one function may touch. Partition kinds are the keys of keys.PARTITION_PREFIXES."""
+
+    writes: tuple[str, ...] = ()
+    """Partitions it reads and writes."""
+    reads: tuple[str, ...] = ()
+    """Partitions it only reads."""
+    index_queries: bool = False
+    typesense: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = set(self.writes + self.reads) - set(PARTITION_PREFIXES)
+        if unknown:
+            raise ValueError(f"unknown partition kinds {sorted(unknown)}; known: {sorted(PARTITION_PREFIXES)}")
+
+
+# What each route group's function may do. A group missing here gets READ_ONLY.
+GROUP_ACCESS: dict[str, Access] = {
+    "records": Access(writes=("account", "record", "channel"), index_queries=True),
+    "kanbans": Access(writes=("account",)),
+    "meta": Access(reads=("account",)),
+    "admin": Access(writes=("account", "token"), index_queries=True),
+    "search": Access(reads=("record", "account"), index_queries=True, typesense=True),
+}
+READ_ONLY = Access(reads=("account", "record"), index_queries=True)
+AUTHORIZER_ACCESS = Access(reads=("token", "account"))
+INDEXER_ACCESS = Access(reads=("record",), typesense=True)
+
+
+def access_for(group: str) -> Access:
+    return GROUP_ACCESS.get(group, READ_ONLY)
+
+
+def lambda_handler(entry_point: str) -> str:
+    """The route table's "package.module:function" as Lambda's "package.module.function"."""
+    module, _, function = entry_point.partition(":")
+    if not module or not function:
+        raise ValueError(f"handler {entry_point!r} is not of the form 'module:function'")
+    return f"{module}.{function}"
+
+
+def _pascal(name: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", name) if part)
+
+
+class FunctionsConstruct(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, table: ITable, index_arns: list[str], typesense: TypesenseConfig
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._table = table
+        self._index_arns = index_arns
+        self._typesense_nodes = typesense.nodes_value
+        self._code = lambda_code(RUNTIME, ARCHITECTURE)
+
+        self.pagination_secret = secretsmanager.Secret(
+            self,
+            "PaginationSecret",
+            description="Key that signs pagination tokens (nextToken) of the CRM records API.",
+            generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64, exclude_punctuation=True),
+        )
+        acknowledge(
+            self.pagination_secret, "AwsSolutions-SMG4",
+            "Changing this key only invalidates pagination tokens in flight, so it is changed by hand when needed.",
+        )
+        self.typesense_api_key = self._typesense_secret(typesense.api_key_secret)
+
+        self.route_groups: dict[str, lambda_.Function] = {
+            group: self._build(
+                _pascal(group), handler, service=group, access=access_for(group), timeout=API_TIMEOUT,
+                environment={"PAGINATION_SECRET_ARN": self.pagination_secret.secret_arn},
+                secrets=(self.pagination_secret,),
+            )
+            for group, handler in ROUTE_GROUP_HANDLERS.items()
+        }
+        self.authorizer = self._build(
+            "Authorizer", AUTHORIZER_HANDLER, service="authorizer", access=AUTHORIZER_ACCESS, timeout=API_TIMEOUT
+        )
+        self.indexer = self._build(
+            "Indexer", INDEXER_HANDLER, service="indexer", access=INDEXER_ACCESS, timeout=INDEXER_TIMEOUT
+        )
+
+    @property
+    def all(self) -> dict[str, lambda_.Function]:
+        return {**self.route_groups, "authorizer": self.authorizer, "indexer": self.indexer}
+
+    def _build(
+        self,
+        name: str,
+        entry_point: str,
+        *,
+        service: str,
+        access: Access,
+        timeout: Duration,
+        environment: dict[str, str] | None = None,
+        secrets: tuple[secretsmanager.ISecret, ...] = (),
+    ) -> lambda_.Function:
+        """The one place that says how a function of this service is configured."""
+        role = iam.Role(
+            self, f"{name}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Execution role of the {service} function",
+        )
+        log_group = logs.LogGroup(self, f"{name}Logs", retention=LOG_RETENTION)
+        log_group.grant_write(role)
+        env = {
+            "TABLE_NAME": self._table.table_name,
+            "POWERTOOLS_SERVICE_NAME": service,
+            "POWERTOOLS_LOG_LEVEL": LOG_LEVEL,
+            **(environment or {}),
+        }
+        if access.typesense:
+            env["TYPESENSE_NODES"] = self._typesense_nodes
+            env["TYPESENSE_API_KEY_SECRET_ARN"] = self.typesense_api_key.secret_arn
+            secrets = (*secrets, self.typesense_api_key)
+        function = lambda_.Function(
+            self,
+            f"{name}Function",
+            description=f"CRM records API: {service}",
+            code=self._code,
+            handler=lambda_handler(entry_point),
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            memory_size=MEMORY_MB,
+            timeout=timeout,
+            role=role,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel[LOG_LEVEL],
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment=env,
+        )
+        for secret in secrets:
+            secret.grant_read(role)
+        self._grant_table(role, access)
+        acknowledge(
+            role, "AwsSolutions-IAM5[Resource::*]",
+            "Only X-Ray tracing and the stream reader's dynamodb:ListStreams are granted on '*'; neither can narrow.",
+        )
+        acknowledge(
+            function, "AwsSolutions-L1",
+            "The runtime is pinned to the newest Python that the bundled dependency wheels are tested on.",
+        )
+        return function
+
+    def _grant_table(self, role: iam.IRole, access: Access) -> None:
+        def leading_keys(kinds: tuple[str, ...]) -> dict[str, dict[str, list[str]]]:
+            prefixes = [f"{PARTITION_PREFIXES[kind]}*" for kind in kinds]
+            return {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": prefixes}}
+
+        table_arn = self._table.table_arn
+        if access.writes:
+            role.add_to_principal_policy(iam.PolicyStatement(
+                actions=[*READ_ACTIONS, *WRITE_ACTIONS], resources=[table_arn], conditions=leading_keys(access.writes),
+            ))
+        read_only = tuple(kind for kind in access.reads if kind not in access.writes)
+        if read_only:
+            role.add_to_principal_policy(iam.PolicyStatement(
+                actions=list(READ_ACTIONS), resources=[table_arn], conditions=leading_keys(read_only),
+            ))
+        if access.index_queries:
+            # Index partition keys are not item partitions, so LeadingKeys cannot scope these.
+            role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:Query"], resources=self._index_arns))
+
+    def _typesense_secret(self, name_or_arn: str | None) -> secretsmanager.ISecret:
+        if name_or_arn is None:
+            # The functions read {"apiKey": admin key (indexer), "searchKey": search-only key}.
+            placeholder = SecretValue.unsafe_plain_text("set after deploying")
+            secret = secretsmanager.Secret(
+                self,
+                "TypesenseApiKey",
+                description='Typesense keys of the CRM records API as {"apiKey": ..., "searchKey": ...}.',
+                secret_object_value={"apiKey": placeholder, "searchKey": placeholder},
+            )
+            acknowledge(
+                secret, "AwsSolutions-SMG4",
+                "The Typesense cluster issues this key, so it is rotated there and copied here, not by a function.",
+            )
+            return secret
+        if name_or_arn.startswith("arn:"):
+            # A complete ARN, with the six-character suffix Secrets Manager appends to the name.
+            return secretsmanager.Secret.from_secret_complete_arn(self, "TypesenseApiKey", name_or_arn)
+        return secretsmanager.Secret.from_secret_name_v2(self, "TypesenseApiKey", name_or_arn)

@@ -1,0 +1,52 @@
+"""The table's stream feeding the indexer, with the safety settings the defaults lack.
+
+By default a failing batch is retried until its records expire (24 h) and blocks its shard all that
+time. Here a failing batch is split to isolate the bad record, retried a few times, given up after
+an hour, and recorded in an encrypted queue; the indexer reports partial failures so good records
+of a batch are not redone.
+"""
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.nag import acknowledge
+
+BATCH_SIZE = 100
+MAX_BATCHING_WINDOW = Duration.seconds(2)
+RETRY_ATTEMPTS = 5
+MAX_RECORD_AGE = Duration.hours(1)
+
+
+class SearchIndexingConstruct(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, table: dynamodb.ITable, indexer: lambda_.IFunction
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # What lands here is where the failed records were (shard and sequence numbers), not the
+        # records: reindex those items from the table.
+        self.failures = sqs.Queue(
+            self,
+            "IndexingFailures",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            self.failures, "AwsSolutions-SQS3",
+            "This queue is itself the failure destination of the stream and holds only failure records.",
+        )
+        indexer.add_event_source(sources.DynamoEventSource(
+            table,
+            starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+            batch_size=BATCH_SIZE,
+            max_batching_window=MAX_BATCHING_WINDOW,
+            bisect_batch_on_error=True,
+            retry_attempts=RETRY_ATTEMPTS,
+            max_record_age=MAX_RECORD_AGE,
+            on_failure=sources.SqsDlq(self.failures),
+            report_batch_item_failures=True,
+        ))

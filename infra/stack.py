@@ -1,0 +1,49 @@
+"""The service's one stack: it composes the constructs and names the outputs, nothing more."""
+
+from aws_cdk import Annotations, CfnOutput, Stack
+from constructs import Construct
+
+from infra.api_construct import ApiConstruct
+from infra.data_construct import DataConstruct
+from infra.functions_construct import FunctionsConstruct
+from infra.monitoring_construct import MonitoringConstruct
+from infra.search_indexing_construct import SearchIndexingConstruct
+from infra.typesense_config import NODES_CONTEXT_KEY, TypesenseConfig
+
+
+class CrmRecordsApiStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs) -> None:
+        super().__init__(scope, construct_id, description="CRM records API (API Gateway, Lambda, DynamoDB)", **kwargs)
+        typesense = TypesenseConfig.from_context(self.node.try_get_context)
+        if typesense.uses_default_nodes:
+            Annotations.of(self).add_warning_v2(
+                "crm:typesenseNodes",
+                f"context {NODES_CONTEXT_KEY} is not set: search and indexing point at a placeholder host",
+            )
+
+        data = DataConstruct(self, "Data")
+        functions = FunctionsConstruct(
+            self, "Functions", table=data.table, index_arns=data.index_arns, typesense=typesense
+        )
+        api = ApiConstruct(
+            self, "Api", route_group_functions=functions.route_groups, authorizer_function=functions.authorizer
+        )
+        indexing = SearchIndexingConstruct(self, "SearchIndexing", table=data.table, indexer=functions.indexer)
+        monitoring = MonitoringConstruct(
+            self,
+            "Monitoring",
+            api=api.api,
+            functions=functions.all,
+            indexer=functions.indexer,
+            indexing_failures=indexing.failures,
+        )
+
+        CfnOutput(self, "ApiUrl", value=api.api.url, description="Base URL of the API (stage included)")
+        CfnOutput(self, "TableName", value=data.table.table_name)
+        CfnOutput(
+            self, "UsagePlanId", value=api.usage_plan.usage_plan_id,
+            description="Usage plan that each account's API key joins",
+        )
+        CfnOutput(self, "IndexingFailureQueueUrl", value=indexing.failures.queue_url)
+        CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn, description="Subscribe to get alarms")
+        CfnOutput(self, "TypesenseApiKeySecretArn", value=functions.typesense_api_key.secret_arn)
