@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit integration e2e lint install clean synth
+.PHONY: run test unit integration e2e lint install clean synth bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ e2e: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# Benchmarks (a few minutes): search lag through the local stack, search latency on 100,000 records.
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench.search_lag
+	$(BIN)/python -m tests.bench.search_latency
 
 # Synthesize the CDK app into cdk.out/ (no AWS account needed): builds the Lambda asset on this
 # machine with pip (arm64 wheels) and runs cdk-nag.

@@ -7,7 +7,7 @@ more) without any change here.
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aws_cdk import Duration, SecretValue
 from aws_cdk import aws_iam as iam
@@ -63,11 +63,15 @@ GROUP_ACCESS: dict[str, Access] = {
 }
 READ_ONLY = Access(reads=("account", "record"), index_queries=True)
 AUTHORIZER_ACCESS = Access(reads=("token", "account"))
-INDEXER_ACCESS = Access(reads=("record",), typesense=True)
+# The indexer works from the stream's images: it needs the stream, not the table.
+INDEXER_ACCESS = Access(typesense=True)
 
 
 def access_for(group: str) -> Access:
-    return GROUP_ACCESS.get(group, READ_ONLY)
+    """A group's access, plus its account's request counters: every API request counts against the
+    rate limits, whatever the route group."""
+    access = GROUP_ACCESS.get(group, READ_ONLY)
+    return replace(access, writes=(*access.writes, "rate"))
 
 
 def lambda_handler(entry_point: str) -> str:

@@ -44,6 +44,18 @@ def _bootstrap(args: argparse.Namespace) -> dict:
     return bootstrap_account(args.account_name, args.admin_name, args.admin_email)
 
 
+def _limits(args: argparse.Namespace) -> dict:
+    from shared.logic import rate_limits
+
+    if args.action == "show":
+        return rate_limits.show(args.account_id)
+    if args.action == "reset":
+        return rate_limits.reset_limits(args.account_id)
+    if args.per_minute is None and args.per_hour is None:
+        raise SystemExit("crm-admin limits set: give --per-minute, --per-hour or both")
+    return rate_limits.set_limits(args.account_id, args.per_minute, args.per_hour)
+
+
 def _progress_bar(done: int, total: int) -> None:
     width = 40
     filled = int(width * done / total) if total else width
@@ -101,7 +113,24 @@ def build_parser() -> argparse.ArgumentParser:
     reindex.add_argument("--collection", default=os.environ.get("TYPESENSE_COLLECTION", "crm-records"),
                          help="the alias searches read (default: crm-records)")
     reindex.set_defaults(run=_reindex)
+
+    limits = commands.add_parser(
+        "limits", parents=[connection],
+        help="show, set or reset an account's rate limits (they take effect within a minute)",
+    )
+    limits.add_argument("action", choices=["show", "set", "reset"])
+    limits.add_argument("--account-id", required=True)
+    limits.add_argument("--per-minute", type=_positive, help="requests per minute (default 120)")
+    limits.add_argument("--per-hour", type=_positive, help="requests per hour (default 3,000)")
+    limits.set_defaults(run=_limits)
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a positive whole number")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import ValidationError
 
 from shared import routes
-from shared.errors import DomainError, MethodNotAllowed, NotFound, Unauthorized, ValidationFailed, error_body
+from shared.errors import (
+    DomainError,
+    MethodNotAllowed,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    ValidationFailed,
+    error_body,
+)
+from shared.logic import rate_limits
 from shared.models.domain import Principal
 
 logger = Logger()
@@ -73,10 +82,18 @@ def _reject_unknown_query_parameters(app: APIGatewayRestResolver, next_middlewar
 
 
 class JsonApiResolver(APIGatewayRestResolver):
-    """Bodies are JSON whatever Content-Type the client sent (curl -d sends a form type), so a body is
-    never misread as a form and a malformed one is reported as invalid JSON."""
+    """Counts every request against its account's rate limits before anything else, and reads bodies
+    as JSON whatever Content-Type the client sent (curl -d sends a form type), so a body is never
+    misread as a form and a malformed one is reported as invalid JSON."""
 
     def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        principal = principal_from_event(event)
+        quota_headers: dict[str, str] = {}
+        if principal is not None:
+            try:
+                quota_headers = rate_limits.consume(principal.account_id).headers()
+            except RateLimited as limited:
+                return _lambda_error(limited)
         if event.get("body") is not None:
             headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
             multi = {k: v for k, v in (event.get("multiValueHeaders") or {}).items() if k.lower() != "content-type"}
@@ -85,7 +102,20 @@ class JsonApiResolver(APIGatewayRestResolver):
                 "headers": {**headers, "Content-Type": "application/json"},
                 "multiValueHeaders": {**multi, "Content-Type": ["application/json"]},
             }
-        return super().resolve(event, context)
+        response = super().resolve(event, context)
+        response.setdefault("multiValueHeaders", {}).update({k: [v] for k, v in quota_headers.items()})
+        return response
+
+
+def _lambda_error(error: DomainError) -> dict[str, Any]:
+    """A proxy-integration response in the documented error format, outside the router."""
+    return {
+        "statusCode": error.status.value,
+        "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON],
+                              **{k: [v] for k, v in error.headers.items()}},
+        "body": json.dumps(error_body(error.status, error.message)),
+        "isBase64Encoded": False,
+    }
 
 
 def build_app() -> APIGatewayRestResolver:
@@ -130,16 +160,23 @@ def build_app() -> APIGatewayRestResolver:
     return app
 
 
-def current_principal(app: APIGatewayRestResolver) -> Principal:
-    """The caller, as the authorizer put it into the request context."""
-    context = app.current_event.raw_event.get("requestContext", {}).get("authorizer") or {}
+def principal_from_event(event: dict[str, Any]) -> Principal | None:
+    """The caller, as the authorizer put it into the request context (None without one)."""
+    context = (event.get("requestContext") or {}).get("authorizer") or {}
     try:
         return Principal(
             account_id=context["accountId"], user_id=context["userId"], role=context["role"],
             token_id=context["tokenId"],
         )
     except (KeyError, ValidationError):
-        raise Unauthorized("the request carries no authorized principal") from None
+        return None
+
+
+def current_principal(app: APIGatewayRestResolver) -> Principal:
+    principal = principal_from_event(app.current_event.raw_event)
+    if principal is None:
+        raise Unauthorized("the request carries no authorized principal")
+    return principal
 
 
 def created(body: Any) -> Response:

@@ -24,6 +24,9 @@ class Settings(BaseModel):
     typesense_api_key: SecretStr | None = Field(default=None, alias="TYPESENSE_API_KEY")
     typesense_search_key: SecretStr | None = Field(default=None, alias="TYPESENSE_SEARCH_KEY")
     typesense_api_key_secret_arn: str | None = Field(default=None, alias="TYPESENSE_API_KEY_SECRET_ARN")
+    # Requests per account, for accounts without limits of their own (`crm-admin limits set`).
+    rate_limit_per_minute: int = Field(default=120, alias="RATE_LIMIT_PER_MINUTE", ge=1)
+    rate_limit_per_hour: int = Field(default=3000, alias="RATE_LIMIT_PER_HOUR", ge=1)
 
 
 @lru_cache(maxsize=1)

@@ -14,6 +14,7 @@ PARTITION_PREFIXES = {
     "token": "TOKEN#",
     "record": "RECORD#",  # a record with its assignment and field-value entries
     "channel": "CHANNEL#",
+    "rate": "RATE#",  # request counters of the rate limiter
 }
 
 
@@ -31,6 +32,18 @@ RECORD_SK = "RECORD"
 CHANNEL_SK = "CHANNEL"
 ASSIGNMENT_PREFIX = "ASSIGN#"
 FIELD_VALUE_PREFIX = "FV#"
+
+
+def rate_counter_key(account_id: str, hour_window: int) -> tuple[str, str]:
+    """One counter item per account and hour window; it also holds that hour's per-minute counts."""
+    return f"RATE#{account_id}#{hour_window}", "COUNTER"
+
+
+def minute_count_attribute(minute_window: int) -> str:
+    return f"m{minute_window}"
+
+
+HOUR_COUNT_ATTRIBUTE = "hour"
 
 
 def user_sk(user_id: str) -> str:

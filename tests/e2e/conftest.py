@@ -72,7 +72,9 @@ def stack(tmp_path_factory):
     log_path = tmp_path_factory.mktemp("stack") / "stack.log"
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TABLE_", "DYNAMODB_"))}
     environment |= {"PORT": str(port), "DYNAMODB_PORT": str(dynamodb_port), "TYPESENSE_PORT": str(free_port()),
-                    "LOCAL_DATA_DIR": str(log_path.parent / "data"), "PYTHONUNBUFFERED": "1"}
+                    "LOCAL_DATA_DIR": str(log_path.parent / "data"), "PYTHONUNBUFFERED": "1",
+                    # The demo account serves every e2e test; the limiter test sets its own account's limits.
+                    "RATE_LIMIT_PER_MINUTE": "100000", "RATE_LIMIT_PER_HOUR": "1000000"}
     with open(log_path, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "shared.local.stack"], cwd=REPO, env=environment,
                                    stdout=subprocess.PIPE, stderr=log)

@@ -126,7 +126,7 @@ def test_records_function_never_reaches_token_partitions(cfn):
     assert table_statements
     assert all(not leading_keys(s) & _prefixes(["token"]) for s in table_statements)
     assert all(not dynamodb_actions(s) or s["Resource"] != "*" for s in statements)
-    assert _allowed_prefixes(table_statements, writable=False) == _prefixes(["account", "record", "channel"])
+    assert _allowed_prefixes(table_statements, writable=False) == _prefixes(["account", "record", "channel", "rate"])
 
 
 def test_index_queries_are_a_separate_statement_on_the_indexes(cfn):
@@ -148,26 +148,25 @@ def test_authorizer_only_reads_token_and_account_partitions(cfn):
     assert _allowed_prefixes(statements, writable=False) == _prefixes(["token", "account"])
 
 
-def test_indexer_reads_records_and_the_stream_but_cannot_write_the_table(cfn):
+def test_indexer_reads_the_stream_but_cannot_touch_the_table(cfn):
     statements = policy_statements(cfn, function_id(cfn, INDEXER_HANDLER))
     actions = set().union(*(dynamodb_actions(s) for s in statements))
 
     assert actions <= {
-        "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
         "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams",
     }
     assert {"dynamodb:GetRecords", "dynamodb:GetShardIterator"} <= actions
-    assert _allowed_prefixes(_table_statements(cfn, INDEXER_HANDLER), writable=False) == _prefixes(["record"])
+    assert _table_statements(cfn, INDEXER_HANDLER) == []
 
 
 def test_a_group_without_an_entry_gets_read_only_access():
     access = access_for("a-group-added-later")
 
-    assert access is READ_ONLY
-    assert access.writes == ()
+    assert access.reads == READ_ONLY.reads
+    assert access.writes == ("rate",)
     assert "token" not in access.reads
 
 
-def test_read_only_groups_write_nothing():
-    assert GROUP_ACCESS["meta"].writes == ()
-    assert GROUP_ACCESS["search"].writes == ()
+def test_read_only_groups_write_only_their_request_counters():
+    assert GROUP_ACCESS["meta"].writes == GROUP_ACCESS["search"].writes == ()
+    assert access_for("meta").writes == access_for("search").writes == ("rate",)
