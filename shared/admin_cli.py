@@ -41,7 +41,13 @@ def _reset_caches() -> None:
 def _bootstrap(args: argparse.Namespace) -> dict:
     from shared.logic.admin import bootstrap_account
 
-    return bootstrap_account(args.account_name, args.admin_name, args.admin_email)
+    return bootstrap_account(args.account_name, args.admin_name, args.admin_email, args.usage_plan_id)
+
+
+def _usage_plan(args: argparse.Namespace) -> dict:
+    from shared.logic.admin import attach_usage_plan
+
+    return attach_usage_plan(args.account_id, args.usage_plan_id)
 
 
 def _limits(args: argparse.Namespace) -> dict:
@@ -99,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.add_argument("--account-name", required=True)
     bootstrap.add_argument("--admin-name", default="Administrator")
     bootstrap.add_argument("--admin-email", default="admin@example.com")
+    bootstrap.add_argument("--usage-plan-id", default=os.environ.get("USAGE_PLAN_ID"),
+                           help="the deployed stack's UsagePlanId output: gives the account its API key there")
     bootstrap.set_defaults(run=_bootstrap)
 
     reindex = commands.add_parser(
@@ -123,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     limits.add_argument("--per-minute", type=_positive, help="requests per minute (default 120)")
     limits.add_argument("--per-hour", type=_positive, help="requests per hour (default 3,000)")
     limits.set_defaults(run=_limits)
+
+    usage_plan = commands.add_parser(
+        "usage-plan", parents=[connection],
+        help="give an existing account its API key in the deployed API's usage plan",
+    )
+    usage_plan.add_argument("--account-id", required=True)
+    usage_plan.add_argument("--usage-plan-id", required=True, help="the stack's UsagePlanId output")
+    usage_plan.set_defaults(run=_usage_plan)
     return parser
 
 

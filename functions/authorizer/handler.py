@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 
 from shared.errors import Unauthorized
-from shared.logic.admin import authenticate
+from shared.logic.admin import authenticate, usage_key
 
 logger = Logger(service="authorizer")
 
@@ -37,6 +37,8 @@ def handler(event: APIGatewayAuthorizerTokenEvent, context):
             "role": principal.role,
             "tokenId": principal.token_id,
         },
+        # The account's key in the usage plan: API Gateway meters and throttles the account by it.
+        usage_identifier_key=usage_key(principal.account_id),
     )
     policy.allow_all_routes()
     return policy.asdict()

@@ -5,6 +5,7 @@ import hmac
 import secrets
 from typing import Any
 
+from shared import usage_plans
 from shared.errors import Unauthorized, ValidationFailed
 from shared.ids import new_id, now_ms
 from shared.logic import access
@@ -136,8 +137,21 @@ def authenticate(authorization: str | None) -> Principal:
     return Principal(account_id=token.account_id, user_id=user.user_id, role=user.role, token_id=token.token_id)
 
 
-def bootstrap_account(account_name: str, admin_name: str, admin_email: str) -> dict[str, Any]:
-    """Create an account with its admin user, a default kanban and an admin token."""
+def attach_usage_plan(account_id: str, usage_plan_id: str) -> dict[str, Any]:
+    """Give the account its API key in the deployed API's usage plan."""
+    accounts.get_account(account_id)
+    accounts.set_usage_key(account_id, usage_plans.create_account_key(account_id, usage_plan_id))
+    return {"accountId": account_id, "usagePlanId": usage_plan_id}
+
+
+def usage_key(account_id: str) -> str | None:
+    return accounts.get_account(account_id).usage_key
+
+
+def bootstrap_account(account_name: str, admin_name: str, admin_email: str,
+                      usage_plan_id: str | None = None) -> dict[str, Any]:
+    """Create an account with its admin user, a default kanban and an admin token (and, for a deployed
+    API, its usage-plan key)."""
     created_at = now_ms()
     account = Account(
         account_id=new_id("account", created_at), name=account_name, default_kanban_id=None, created_at=created_at
@@ -151,6 +165,8 @@ def bootstrap_account(account_name: str, admin_name: str, admin_email: str) -> d
     principal = Principal(account_id=account.account_id, user_id=admin.user_id, role="admin", token_id="bootstrap")
     kanban = create_kanban(principal, CreateKanbanRequest(name="Sales Pipeline", isDefault=True))
     token, bearer = issue_token(account.account_id, admin.user_id, "bootstrap admin token")
+    if usage_plan_id:
+        attach_usage_plan(account.account_id, usage_plan_id)
     return {
         "accountId": account.account_id,
         "userId": admin.user_id,

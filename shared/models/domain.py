@@ -43,6 +43,8 @@ class Account(Domain):
     name: str
     default_kanban_id: str | None
     created_at: int
+    usage_key: str | None = None
+    """The account's key in the API's usage plan (deployed stacks only)."""
 
 
 class Kanban(Domain):

@@ -14,6 +14,7 @@ def _account(item: dict[str, Any]) -> Account:
         name=item["name"],
         default_kanban_id=item.get("defaultKanbanId"),
         created_at=item["createdAt"],
+        usage_key=item.get("usageKey"),
     )
 
 
@@ -60,6 +61,14 @@ def create_account(account: Account) -> None:
 
 def list_account_ids() -> list[str]:
     return [item["accountId"] for item in dynamo.query_all(keys.ACCOUNT_REGISTRY_PK)]
+
+
+def set_usage_key(account_id: str, key_value: str) -> None:
+    dynamo.transact([dynamo.Write(
+        dynamo.update(keys.account_pk(account_id), keys.ACCOUNT_SK, "SET usageKey = :k", "attribute_exists(PK)",
+                      values={":k": key_value}),
+        NotFound(f"account {account_id} not found"),
+    )])
 
 
 def get_account(account_id: str) -> Account:

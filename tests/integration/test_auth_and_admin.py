@@ -6,8 +6,11 @@ import boto3
 import pytest
 
 from shared.admin_cli import main as crm_admin
+from shared.local.events import token_authorizer_event
+from shared.local.gateway import invoke_handler
 from shared.logic.admin import bootstrap_account
 from shared.repository.table import dynamodb_client
+from shared.routes import AUTHORIZER_HANDLER
 
 
 @pytest.mark.parametrize("authorization", [
@@ -99,3 +102,35 @@ def test_crm_admin_bootstrap_prints_a_working_account(api, capsys):
     kanbans = globex.get("/kanbans").json()["items"]
     assert [k["name"] for k in kanbans] == ["Sales Pipeline"] and kanbans[0]["isDefault"]
     assert globex.get("/users").json()["items"][0]["role"] == "admin"
+
+
+def test_bootstrap_with_a_usage_plan_gives_the_account_its_key(table, capsys):
+    gateway = boto3.client("apigateway")
+    plan = gateway.create_usage_plan(name="crm", throttle={"rateLimit": 20, "burstLimit": 40})
+
+    exit_code = crm_admin(["bootstrap", "--account-name", "Metered", "--table-name", "crm-test",
+                           "--usage-plan-id", plan["id"]])
+
+    assert exit_code == 0
+    account_id = json.loads(capsys.readouterr().out)["accountId"]
+    [key] = gateway.get_usage_plan_keys(usagePlanId=plan["id"])["items"]
+    stored = gateway.get_api_key(apiKey=key["id"], includeValue=True)
+    assert stored["enabled"] and stored["customerId"] == account_id and stored["name"] == f"crm-{account_id}"
+
+
+def test_the_authorizer_returns_the_principal_and_the_usage_key(table, account, capsys):
+    gateway = boto3.client("apigateway")
+    plan = gateway.create_usage_plan(name="crm")
+    assert crm_admin(["usage-plan", "--account-id", account["accountId"], "--usage-plan-id", plan["id"],
+                      "--table-name", "crm-test"]) == 0
+    key_id = gateway.get_usage_plan_keys(usagePlanId=plan["id"])["items"][0]["id"]
+    key_value = gateway.get_api_key(apiKey=key_id, includeValue=True)["value"]
+
+    policy = invoke_handler(AUTHORIZER_HANDLER, token_authorizer_event(f"Bearer {account['token']}", "GET", "/kanbans"))
+
+    assert policy["usageIdentifierKey"] == key_value
+    assert policy["principalId"] == account["userId"]
+    assert policy["context"] == {"accountId": account["accountId"], "userId": account["userId"], "role": "admin",
+                                 "tokenId": account["tokenId"]}
+    [statement] = policy["policyDocument"]["Statement"]
+    assert statement["Effect"] == "Allow" and statement["Resource"][0].endswith("/local/*/*")
