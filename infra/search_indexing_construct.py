@@ -1,9 +1,10 @@
 """The table's stream feeding the indexer, with the safety settings the defaults lack.
 
-By default a failing batch is retried until its records expire (24 h) and blocks its shard all that
-time. Here a failing batch is split to isolate the bad record, retried a few times, given up after
-an hour, and recorded in an encrypted queue; the indexer reports partial failures so good records
-of a batch are not redone.
+Only record items reach the indexer (an event filter drops counters, locks and index entries). The
+indexer reports partial failures, so good records of a batch are not redone; a failing batch is split
+to isolate a bad record. A search-engine outage must lose nothing, so retries are many (the indexer
+fails a whole batch fast when the engine is unreachable) and last as long as the stream keeps records
+(24 h); only then are records given up and noted in an encrypted queue, with an alarm, for a reindex.
 """
 
 from aws_cdk import Duration
@@ -14,11 +15,12 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.nag import acknowledge
+from shared.repository.keys import RECORD_SK
 
 BATCH_SIZE = 100
 MAX_BATCHING_WINDOW = Duration.seconds(2)
-RETRY_ATTEMPTS = 5
-MAX_RECORD_AGE = Duration.hours(1)
+RETRY_ATTEMPTS = 10_000
+MAX_RECORD_AGE = Duration.hours(24)
 
 
 class SearchIndexingConstruct(Construct):
@@ -49,4 +51,5 @@ class SearchIndexingConstruct(Construct):
             max_record_age=MAX_RECORD_AGE,
             on_failure=sources.SqsDlq(self.failures),
             report_batch_item_failures=True,
+            filters=[lambda_.FilterCriteria.filter({"dynamodb": {"Keys": {"SK": {"S": [RECORD_SK]}}}})],
         ))

@@ -22,6 +22,9 @@ from shared.settings import get_settings
 # Emails, URLs and phones split into words at these, so "example" finds "john@example.com".
 TOKEN_SEPARATORS = ["@", ".", "-", "_", "+", "/", ":"]
 MAX_PER_PAGE = 250
+_MAX_SEARCHES_PER_REQUEST = 20
+# Record document ids are about 60 characters; 40 of them keep a delete's query string under 4,000.
+_IDS_PER_DELETE = 40
 
 
 class SearchUnavailable(ServiceUnavailable):
@@ -113,6 +116,10 @@ def filter_expression(where: SearchFilter) -> str:
     return " && ".join(clauses)
 
 
+def _id_filter(ids: Sequence[str]) -> str:
+    return "id:[" + ",".join(f"`{_quotable(i)}`" for i in ids) + "]"
+
+
 def _quotable(value: str) -> str:
     if "`" in value or "\\" in value:
         raise ValueError(f"refusing filter value {value!r}")
@@ -190,16 +197,29 @@ class TypesenseIndex:
     # --- writes ----------------------------------------------------------------------------------
 
     def _indexed_versions(self, collection: str, ids: Iterable[str]) -> dict[str, int]:
+        """Versions of the documents already indexed. Sent as a multi-search so the id list travels
+        in the request body (query strings are limited to 4,000 characters)."""
         ids = list(ids)
+        searches = [
+            {"collection": collection, "q": "*", "filter_by": _id_filter(ids[start:start + MAX_PER_PAGE]),
+             "include_fields": "id,version", "per_page": MAX_PER_PAGE}
+            for start in range(0, len(ids), MAX_PER_PAGE)
+        ]
         found: dict[str, int] = {}
-        for start in range(0, len(ids), MAX_PER_PAGE):
-            chunk = ids[start:start + MAX_PER_PAGE]
-            result = self._call(self.client.collections[collection].documents.search, {
-                "q": "*", "filter_by": "id:[" + ",".join(f"`{i}`" for i in chunk) + "]",
-                "include_fields": "id,version", "per_page": MAX_PER_PAGE,
-            })
-            found |= {hit["document"]["id"]: hit["document"]["version"] for hit in result["hits"]}
+        for start in range(0, len(searches), _MAX_SEARCHES_PER_REQUEST):
+            batch = searches[start:start + _MAX_SEARCHES_PER_REQUEST]
+            results = self._call(self.client.multi_search.perform, {"searches": batch}, {})["results"]
+            for result in results:
+                if "error" in result:
+                    raise SearchUnavailable(f"the index could not be read: {result['error']}")
+                found |= {hit["document"]["id"]: hit["document"]["version"] for hit in result["hits"]}
         return found
+
+    def _delete_ids(self, collection: str, ids: Sequence[str]) -> None:
+        """Delete by id, in requests small enough for a query string."""
+        for start in range(0, len(ids), _IDS_PER_DELETE):
+            self._call(self.client.collections[collection].documents.delete,
+                       {"filter_by": _id_filter(ids[start:start + _IDS_PER_DELETE])})
 
     def upsert(self, records: Sequence[tuple[Record, Sequence[str]]], collection: str | None = None) -> list[str]:
         self.ensure_ready()
@@ -216,9 +236,7 @@ class TypesenseIndex:
         self.ensure_ready()
         if not records:
             return []
-        ids = [document_id(r.account_id, r.record_id) for r in records]
-        self._call(self.client.collections[self.alias].documents.delete,
-                   {"filter_by": "id:[" + ",".join(f"`{i}`" for i in ids) + "]"})
+        self._delete_ids(self.alias, [document_id(r.account_id, r.record_id) for r in records])
         return []
 
     def prune(self, collection: str, live_ids: set[str], created_before: int) -> int:
@@ -230,10 +248,7 @@ class TypesenseIndex:
             doc["id"] for line in exported.splitlines() if line.strip()
             if (doc := json.loads(line))["id"] not in live_ids and doc["createdAt"] < created_before
         ]
-        for start in range(0, len(stale), MAX_PER_PAGE):
-            chunk = stale[start:start + MAX_PER_PAGE]
-            self._call(self.client.collections[collection].documents.delete,
-                       {"filter_by": "id:[" + ",".join(f"`{i}`" for i in chunk) + "]"})
+        self._delete_ids(collection, stale)
         return len(stale)
 
     # --- reads -----------------------------------------------------------------------------------

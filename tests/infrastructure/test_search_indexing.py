@@ -1,5 +1,7 @@
 """The stream reaches the indexer with finite retries, bisection and a failure queue."""
 
+import json
+
 from shared.routes import INDEXER_HANDLER
 
 from .helpers import function_id, only
@@ -17,8 +19,11 @@ def test_stream_event_source_gives_up_on_bad_records_safely(cfn):
     assert properties["BatchSize"] == 100
     assert properties["MaximumBatchingWindowInSeconds"] > 0
     assert properties["BisectBatchOnFunctionError"] is True
-    assert 0 < properties["MaximumRetryAttempts"] <= 10
-    assert properties["MaximumRecordAgeInSeconds"] == 3600
+    assert 0 < properties["MaximumRetryAttempts"] <= 10_000  # finite, yet enough to ride out an outage
+    assert properties["MaximumRecordAgeInSeconds"] == 24 * 3600  # as long as the stream keeps records
+    assert json.loads(properties["FilterCriteria"]["Filters"][0]["Pattern"]) == {
+        "dynamodb": {"Keys": {"SK": {"S": ["RECORD"]}}}
+    }
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert properties["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": [queue_id, "Arn"]}
 

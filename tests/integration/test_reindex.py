@@ -48,3 +48,26 @@ def test_prune_removes_only_documents_of_missing_records_created_before_the_cuto
 
     assert removed == 1  # indexed[0]; indexed[-1] is missing from the live set too but is not old enough
     assert sorted(found(api, "acme")) == sorted(indexed[1:])
+
+
+def test_large_batches_index_and_delete_in_one_call(account, search_settings):
+    """Hundreds of records per call: the index's id lists must not outgrow Typesense's request limits."""
+    from shared.models.domain import Record
+
+    records = [
+        (Record(record_id=f"record_1795660000000_{i:09d}", account_id=account["accountId"], kanban_id="kanban_1",
+                title=f"Bulk {i}", status="new", custom_fields={}, assigned_user_ids=(), channel_id=None,
+                created_at=1795660000000 + i, updated_at=1795660000000 + i, created_by="u", updated_by="u",
+                version=1), [f"bulk{i}@example.com"])
+        for i in range(300)
+    ]
+    index = search_index()
+    assert index.upsert(records) == []
+    assert index.upsert(records) == []  # the version guard reads all 300 back and writes nothing
+    collection = index.current_collection()
+    assert index.client.collections[collection].retrieve()["num_documents"] == 300
+
+    index.delete([record for record, _ in records[:150]])
+
+    assert index.client.collections[collection].retrieve()["num_documents"] == 150
+    assert index.prune(collection, set(), created_before=1795660000000 + 1000) == 150
