@@ -279,8 +279,13 @@ class TypesenseIndex:
             params |= {"q": "*", "sort_by": "createdAt:desc"}
         if expression := filter_expression(where):
             params["filter_by"] = expression
+        from typesense import exceptions
+
         client = self._scoped_client(where.account_id)
-        result = self._call(client.collections[self.alias].documents.search, params)
+        try:
+            result = self._call(client.collections[self.alias].documents.search, params)
+        except exceptions.ObjectNotFound:  # nothing indexed yet: no collection behind the alias
+            return SearchPage([], 0)
         return SearchPage([hit["document"]["recordId"] for hit in result["hits"]], result["found"])
 
 

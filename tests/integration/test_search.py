@@ -264,3 +264,8 @@ class TestIsolation:
         lookup = member.get("/crm/search", query={"customFieldId": crm["f"]["Email"],
                                                   "customFieldValue": "john@example.com"})
         assert ids(lookup) == [crm["john"]["recordId"]] and private["recordId"] not in ids(lookup)
+
+
+def test_search_before_anything_was_ever_indexed_finds_nothing(api, search_settings):
+    response = api.get("/crm/search", query={"q": "anything"})
+    assert response.status == 200 and response.json()["total"] == 0
