@@ -290,13 +290,16 @@ class TypesenseIndex:
 
 
 def _keys() -> tuple[str | None, str | None]:
-    """(admin key for writes, parent key for scoped searches); each function gets what it needs."""
+    """(admin key for writes, parent key for scoped searches): given directly (local stack, tests) or
+    read from the Secrets Manager secret of a deployed stack."""
     settings = get_settings()
-    if settings.typesense_api_key_secret_arn and not (settings.typesense_api_key or settings.typesense_search_key):
-        arn = settings.typesense_api_key_secret_arn
-        return resolve(None, arn, "apiKey"), resolve(None, arn, "searchKey")
-    secret = (settings.typesense_api_key, settings.typesense_search_key)
-    return tuple(s.get_secret_value() if s else None for s in secret)  # type: ignore[return-value]
+    if settings.typesense_api_key or settings.typesense_search_key:
+        given = (settings.typesense_api_key, settings.typesense_search_key)
+        return given[0] and given[0].get_secret_value(), given[1] and given[1].get_secret_value()
+    arn = settings.typesense_api_key_secret_arn
+    if arn is None:
+        return None, None
+    return resolve(None, arn, "apiKey"), resolve(None, arn, "searchKey")
 
 
 @lru_cache(maxsize=1)
