@@ -2,10 +2,9 @@
 TypesenseIndex.upsert, then a mix of queries through TypesenseIndex.search (the search function's own
 call, scoped key included).
 
-    python -m tests.bench.search_latency [--records 100000] [--batch-size 50] [--queries-per-kind 40]
+    python -m tests.bench.search_latency [--records 100000] [--batch-size 100] [--queries-per-kind 40]
 
-Batches hold 50 records: the version guard looks a batch's ids up in a GET filter, and Typesense caps a
-query string at 4,000 characters, which about 55 real-format ids already exceed.
+Batches hold 100 records, as `crm-admin reindex` writes them.
 """
 
 import argparse
@@ -216,7 +215,7 @@ def report(results: dict[str, list[tuple[float, int]]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
-    parser.add_argument("--batch-size", type=int, default=50, help="records per upsert (see above)")
+    parser.add_argument("--batch-size", type=int, default=100, help="records per upsert")
     parser.add_argument("--queries-per-kind", type=int, default=40)
     parser.add_argument("--warm-up", type=int, default=5, help="unmeasured queries of each kind first")
     parser.add_argument("--seed", type=int, default=7)
