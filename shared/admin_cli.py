@@ -62,11 +62,12 @@ def _limits(args: argparse.Namespace) -> dict:
     return rate_limits.set_limits(args.account_id, args.per_minute, args.per_hour)
 
 
-def _progress_bar(done: int, total: int) -> None:
+def _progress_bar(phase: str, done: int, total: int) -> None:
     width = 40
     filled = int(width * done / total) if total else width
     percent = 100 * done // total if total else 100
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {percent:3d}% {done}/{total} records")
+    end = "\n" if done >= total else ""
+    sys.stderr.write(f"\r{phase:>8} [{'#' * filled}{'.' * (width - filled)}] {percent:3d}% {done}/{total} records{end}")
     sys.stderr.flush()
 
 
@@ -84,9 +85,7 @@ def _reindex(args: argparse.Namespace) -> dict:
     os.environ["TYPESENSE_COLLECTION"] = args.collection
     _reset_caches()
     search_index.cache_clear()
-    result = rebuild(search_index(), _progress_bar)
-    sys.stderr.write("\n")
-    return result
+    return rebuild(search_index(), _progress_bar)
 
 
 def build_parser() -> argparse.ArgumentParser:

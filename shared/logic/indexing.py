@@ -9,7 +9,7 @@ from shared.repository.records import account_records, record_from_stream_image
 from shared.search.index import SearchIndex, TypesenseIndex, document_id
 
 _REINDEX_BATCH = 100
-Progress = Callable[[int, int], None]
+Progress = Callable[[str, int, int], None]  # (phase, records done, records in all)
 
 
 class IndexingFailed(Exception):
@@ -39,7 +39,7 @@ def _record_total() -> int:
     )
 
 
-def _copy_all(index: TypesenseIndex, collection: str, progress: Progress, total: int) -> set[str]:
+def _copy_all(index: TypesenseIndex, collection: str, progress: Progress, phase: str, total: int) -> set[str]:
     """Index every record of every account into the collection; returns the document ids written."""
     live: set[str] = set()
     batch: list = []
@@ -48,7 +48,7 @@ def _copy_all(index: TypesenseIndex, collection: str, progress: Progress, total:
         if failed := index.upsert(batch, collection=collection):
             raise IndexingFailed(f"the index refused {len(failed)} records, such as {failed[0]}")
         batch.clear()
-        progress(len(live), max(total, len(live)))
+        progress(phase, len(live), max(total, len(live)))
 
     for account_id in accounts.list_account_ids():
         for record, values in account_records(account_id):
@@ -72,9 +72,9 @@ def rebuild(index: TypesenseIndex, progress: Progress) -> dict[str, Any]:
     target = f"{index.alias}-{started}"
     index.create_collection(target)
     total = _record_total()
-    _copy_all(index, target, progress, total)
+    _copy_all(index, target, progress, "copy", total)
     index.switch_alias(target)
-    live = _copy_all(index, target, progress, total)
+    live = _copy_all(index, target, progress, "catch up", total)
     pruned = index.prune(target, live, created_before=started)
     if previous is not None and previous != target:
         index.drop_collection(previous)
