@@ -17,7 +17,6 @@ from shared.errors import (
     DomainError,
     MethodNotAllowed,
     NotFound,
-    RateLimited,
     Unauthorized,
     ValidationFailed,
     error_body,
@@ -92,8 +91,13 @@ class JsonApiResolver(APIGatewayRestResolver):
         if principal is not None:
             try:
                 quota_headers = rate_limits.consume(principal.account_id).headers()
-            except RateLimited as limited:
-                return _lambda_error(limited)
+            except DomainError as refused:
+                return _lambda_error(refused)
+            except Exception:
+                logger.exception("rate limit check failed")
+                return _lambda_error(DomainError("an unexpected error occurred while checking rate limits"))
+        if _has_unpaired_surrogate(event.get("body")):
+            return _lambda_error(ValidationFailed("the request body holds text that is not valid Unicode"))
         if event.get("body") is not None:
             headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
             multi = {k: v for k, v in (event.get("multiValueHeaders") or {}).items() if k.lower() != "content-type"}
@@ -105,6 +109,19 @@ class JsonApiResolver(APIGatewayRestResolver):
         response = super().resolve(event, context)
         response.setdefault("multiValueHeaders", {}).update({k: [v] for k, v in quota_headers.items()})
         return response
+
+
+def _has_unpaired_surrogate(body: str | None) -> bool:
+    """A JSON escape such as \\ud800 decodes to text that can be neither stored nor sent on."""
+    if not body or "\\u" not in body:
+        return False
+    try:
+        json.dumps(json.loads(body), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    except ValueError:  # not JSON: request validation answers that
+        return False
+    return False
 
 
 def _lambda_error(error: DomainError) -> dict[str, Any]:

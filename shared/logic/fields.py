@@ -39,8 +39,9 @@ def _number(field: FieldDefinition, value: Any) -> int | float:
         raise _Invalid("must be a number")
     if isinstance(value, float) and not math.isfinite(value):
         raise _Invalid("must be a finite number")
-    if abs(value) >= 1e30:
-        raise _Invalid("is out of range")
+    # DynamoDB numbers hold 38 digits between 1E-130 and 1E+126.
+    if abs(value) >= 1e30 or 0 < abs(value) < 1e-130:
+        raise _Invalid("is out of range (1e-130 to 1e30 in magnitude, or 0)")
     return value
 
 
@@ -64,7 +65,11 @@ def _datetime(field: FieldDefinition, value: Any) -> str:
         raise _Invalid("must be an ISO 8601 date-time such as 2024-01-15T10:30:00Z") from None
     if parsed.tzinfo is None:
         raise _Invalid("needs a UTC offset, such as Z or +02:00")
-    return parsed.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    try:
+        in_utc = parsed.astimezone(dt.UTC)
+    except OverflowError:
+        raise _Invalid("is outside the years 1 to 9999 in UTC") from None
+    return in_utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _option(field: FieldDefinition, value: Any) -> str:
@@ -130,21 +135,22 @@ def _describe(field_id: str, field: FieldDefinition | None) -> str:
     return f"customFields.{field_id}" + (f" ({field.name})" if field else "")
 
 
-def validate_changes(kanban: Kanban, changes: dict[str, Any], allow_removal: bool) -> dict[str, Any]:
+def validate_changes(kanban: Kanban, changes: dict[str, Any], stored: dict[str, Any] | None = None) -> dict[str, Any]:
     """Check each given value against its field's definition; returns the values as they are stored.
 
-    A None value means "remove this field" and is kept as None when allow_removal is set (updates);
-    on create it simply means no value.
+    On update (`stored` is the record's current values) None means "remove this field", also for a
+    field the kanban no longer defines; on create it simply means no value.
     """
     cleaned: dict[str, Any] = {}
     for field_id, value in changes.items():
         field = kanban.field(field_id)
+        if field is None and not (value is None and stored is not None and field_id in stored):
+            raise ValidationFailed(f"{_describe(field_id, None)}: unknown field for kanban {kanban.kanban_id}")
         if value is None:
-            if allow_removal:
+            if stored is not None:
                 cleaned[field_id] = None
             continue
-        if field is None:
-            raise ValidationFailed(f"{_describe(field_id, None)}: unknown field for kanban {kanban.kanban_id}")
+        assert field is not None
         try:
             cleaned[field_id] = _VALIDATORS[field.type](field, value)
         except _Invalid as invalid:

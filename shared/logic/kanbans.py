@@ -95,21 +95,20 @@ def _body(kanban: Kanban, default_id: str | None) -> dict[str, Any]:
 def list_kanbans(principal: Principal, accessible: bool, limit: int, next_token: str | None) -> dict[str, Any]:
     """Creation order. Members only ever see the kanbans they have access to; `accessible` asks the
     same of an admin's list, which for an admin is every kanban."""
-    scope = f"kanbans|{principal.account_id}|{accessible}"
-    after = (decode_token(next_token, scope) or {}).get("after", "")
-    allowed = access.accessible_kanban_ids(principal)
+    query_scope = f"kanbans|{principal.account_id}|{accessible}"
+    after = (decode_token(next_token, query_scope) or {}).get("after", "")
+    scope = access.Scope.of(principal)
     visible = [
-        k for k in repository.all_kanbans(principal.account_id)
-        if access.can_use(allowed, k.kanban_id) and k.kanban_id > after
+        k for k in repository.all_kanbans(principal.account_id) if scope.allows(k.kanban_id) and k.kanban_id > after
     ]
     page = visible[:limit]
     default_id = _default_kanban_id(principal)
     cursor = {"after": page[-1].kanban_id} if len(visible) > limit else None
-    return {"items": [_body(k, default_id) for k in page], "nextToken": encode_token(cursor, scope)}
+    return {"items": [_body(k, default_id) for k in page], "nextToken": encode_token(cursor, query_scope)}
 
 
 def get_kanban(principal: Principal, kanban_id: str) -> dict[str, Any]:
-    return _body(access.get_kanban(principal, kanban_id), _default_kanban_id(principal))
+    return _body(access.Scope.of(principal).kanban(kanban_id), _default_kanban_id(principal))
 
 
 def create_kanban(principal: Principal, request: CreateKanbanRequest) -> dict[str, Any]:
@@ -139,7 +138,7 @@ def create_kanban(principal: Principal, request: CreateKanbanRequest) -> dict[st
 
 def update_kanban(principal: Principal, kanban_id: str, request: UpdateKanbanRequest) -> dict[str, Any]:
     access.require_admin(principal)
-    old = access.get_kanban(principal, kanban_id)
+    old = access.Scope.of(principal).kanban(kanban_id)
     default_id = _default_kanban_id(principal)
     if request.isDefault is False and default_id == kanban_id:
         raise ValidationFailed("isDefault: an account always has a default kanban; make another one the default")
@@ -181,15 +180,15 @@ def field_definitions(principal: Principal, kanban_id: str | None, all_kanbans: 
     if all_kanbans:
         if kanban_id is not None:
             raise ValidationFailed("pass either kanbanId or all=true, not both")
-        allowed = access.accessible_kanban_ids(principal)
-        boards = [k for k in repository.all_kanbans(principal.account_id) if access.can_use(allowed, k.kanban_id)]
+        scope = access.Scope.of(principal)
+        boards = [k for k in repository.all_kanbans(principal.account_id) if scope.allows(k.kanban_id)]
         return {"fields": [
             {**field_definition_body(f, "fieldId"), "kanbanId": k.kanban_id} for k in boards for f in k.fields
         ]}
-    kanban = access.get_kanban(principal, kanban_id)
+    kanban = access.Scope.of(principal).kanban(kanban_id)
     return {"fields": [field_definition_body(f, "fieldId") for f in kanban.fields]}
 
 
 def status_definitions(principal: Principal, kanban_id: str | None) -> dict[str, Any]:
-    kanban = access.get_kanban(principal, kanban_id)
+    kanban = access.Scope.of(principal).kanban(kanban_id)
     return {"statuses": [s.model_dump() for s in kanban.statuses]}

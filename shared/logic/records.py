@@ -5,28 +5,17 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from pydantic import TypeAdapter, ValidationError
-
 from shared.errors import ConcurrentUpdate, NotFound, ValidationFailed
 from shared.ids import new_id, now_ms
 from shared.logic import access, fields
 from shared.models.api import CreateRecordRequest, RecordResponse, UpdateRecordRequest
-from shared.models.domain import Kanban, Principal, Record, StatusValue
+from shared.models.domain import Principal, Record
 from shared.pagination import decode_token, encode_token
 from shared.repository import accounts, kanbans
 from shared.repository import records as repository
 
 _WRITE_ATTEMPTS = 20
 T = TypeVar("T")
-_status_value = TypeAdapter(StatusValue)
-
-
-def _check_status(kanban: Kanban, status: str) -> None:
-    if status not in kanban.status_values():
-        raise ValidationFailed(
-            f"status {status!r} is not a status of kanban {kanban.kanban_id}; "
-            f"use one of: {', '.join(kanban.status_values())}"
-        )
 
 
 def _check_assignees(principal: Principal, user_ids: list[str]) -> tuple[str, ...]:
@@ -39,21 +28,21 @@ def _check_assignees(principal: Principal, user_ids: list[str]) -> tuple[str, ..
 
 def _visible_record(principal: Principal, record_id: str) -> Record:
     record = repository.get_record(principal.account_id, record_id)
-    access.require_kanban_access(principal, record.kanban_id)
+    access.Scope.of(principal).require(record.kanban_id)
     return record
 
 
 def create_record(principal: Principal, kanban_id: str | None, request: CreateRecordRequest) -> tuple[Record, bool]:
     """Returns (record, created). A channelId that already has a record in the kanban returns that
     record instead of creating a second one, also when the creates race."""
-    kanban = access.get_kanban(principal, kanban_id)
+    kanban = access.Scope.of(principal).kanban(kanban_id)
     if request.channelId is not None:
         existing = repository.find_channel_record(principal.account_id, kanban.kanban_id, request.channelId)
         if existing is not None:
             return existing, False
     status = request.status or kanban.statuses[0].value
-    _check_status(kanban, status)
-    custom_fields = fields.merge({}, fields.validate_changes(kanban, request.customFields, allow_removal=False))
+    access.check_status(status, kanban)
+    custom_fields = fields.merge({}, fields.validate_changes(kanban, request.customFields))
     created_at = now_ms()
     record = Record(
         record_id=new_id("record", created_at),
@@ -109,12 +98,12 @@ def update_record(principal: Principal, record_id: str, request: UpdateRecordReq
             raise NotFound(f"kanban {old.kanban_id} not found")
         changes: dict[str, Any] = {}
         if request.status is not None:
-            _check_status(kanban, request.status)
+            access.check_status(request.status, kanban)
             changes["status"] = request.status
         if request.title is not None:
             changes["title"] = request.title
         if request.customFields is not None:
-            cleaned = fields.validate_changes(kanban, request.customFields, allow_removal=True)
+            cleaned = fields.validate_changes(kanban, request.customFields, stored=old.custom_fields)
             changes["custom_fields"] = fields.merge(old.custom_fields, cleaned)
         if request.assignedUserIds is not None:
             changes["assigned_user_ids"] = _check_assignees(principal, request.assignedUserIds)
@@ -141,31 +130,25 @@ def list_records(
     limit: int,
     next_token: str | None,
 ) -> dict[str, Any]:
-    if kanban_id is not None:
-        kanban = access.get_kanban(principal, kanban_id)
-        if status is not None:
-            _check_status(kanban, status)
-    elif status is not None:
-        try:
-            _status_value.validate_python(status)
-        except ValidationError:
-            raise ValidationFailed(f"status {status!r} is not a valid status value") from None
+    access_scope = access.Scope.of(principal)
+    kanban = access_scope.kanban(kanban_id) if kanban_id is not None else None
+    if status is not None:
+        access.check_status(status, kanban)
     if assigned_user_id is not None and accounts.find_user(principal.account_id, assigned_user_id) is None:
         raise ValidationFailed(f"assignedUserId {assigned_user_id!r} is not a user of this account")
-    allowed = access.accessible_kanban_ids(principal)
-    if allowed is not None and not allowed:
+    if access_scope.kanban_ids == frozenset():
         return {"items": [], "nextToken": None}
-    scope = f"records|{principal.account_id}|{kanban_id}|{status}|{assigned_user_id}"
+    query_scope = f"records|{principal.account_id}|{kanban_id}|{status}|{assigned_user_id}"
     page = repository.list_records(
         principal.account_id,
         kanban_id=kanban_id,
         status=status,
         user_id=assigned_user_id,
         limit=limit,
-        cursor=decode_token(next_token, scope),
-        visible=lambda record: access.can_use(allowed, record.kanban_id),
+        cursor=decode_token(next_token, query_scope),
+        allowed_kanbans=access_scope.kanban_ids,
     )
     return {
         "items": [RecordResponse.of(r).model_dump() for r in page.items],
-        "nextToken": encode_token(page.cursor, scope),
+        "nextToken": encode_token(page.cursor, query_scope),
     }

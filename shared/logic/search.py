@@ -4,17 +4,13 @@ aggregations, all confined to the caller's account and accessible kanbans."""
 import math
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-
 from shared.errors import ValidationFailed
 from shared.logic import access, fields
 from shared.models.api import RecordResponse
-from shared.models.domain import INDEXED_FIELD_TYPES, Principal, Record, StatusValue
+from shared.models.domain import INDEXED_FIELD_TYPES, Principal, Record
 from shared.repository import kanbans
 from shared.repository import records as repository
 from shared.search.index import SearchFilter, search_index
-
-_status_value = TypeAdapter(StatusValue)
 
 
 def _page_body(records: list[Record], total: int, page: int, page_size: int) -> dict[str, Any]:
@@ -25,13 +21,6 @@ def _page_body(records: list[Record], total: int, page: int, page_size: int) -> 
         "pageSize": page_size,
         "totalPages": math.ceil(total / page_size),
     }
-
-
-def _check_status_filter(status: str) -> None:
-    try:
-        _status_value.validate_python(status)
-    except ValidationError:
-        raise ValidationFailed(f"status {status!r} is not a valid status value") from None
 
 
 def search_records(
@@ -47,16 +36,14 @@ def search_records(
 
 def _full_text(principal: Principal, q: str | None, kanban_id: str | None, status: str | None, page: int,
                page_size: int) -> dict[str, Any]:
-    allowed = access.accessible_kanban_ids(principal)
-    if kanban_id is not None:
-        kanban = access.get_kanban(principal, kanban_id)
-        if status is not None and status not in kanban.status_values():
-            raise ValidationFailed(f"status {status!r} is not a status of kanban {kanban_id}")
+    scope = access.Scope.of(principal)
+    kanban = scope.kanban(kanban_id) if kanban_id is not None else None
+    if status is not None:
+        access.check_status(status, kanban)
+    if kanban is not None:
         kanban_ids: list[str] | None = [kanban.kanban_id]
     else:
-        kanban_ids = sorted(allowed) if allowed is not None else None
-    if status is not None:
-        _check_status_filter(status)
+        kanban_ids = sorted(scope.kanban_ids) if scope.kanban_ids is not None else None
     if kanban_ids == []:
         return _page_body([], 0, page, page_size)
     where = SearchFilter(account_id=principal.account_id, kanban_ids=kanban_ids, status=status)
@@ -71,7 +58,7 @@ def _full_text(principal: Principal, q: str | None, kanban_id: str | None, statu
 
 
 def _exact_lookup(principal: Principal, field_id: str, value: str, page: int, page_size: int) -> dict[str, Any]:
-    allowed = access.accessible_kanban_ids(principal)
+    scope = access.Scope.of(principal)
     definition = next(
         (f for k in kanbans.all_kanbans(principal.account_id) for f in k.fields if f.id == field_id), None
     )
@@ -88,7 +75,7 @@ def _exact_lookup(principal: Principal, field_id: str, value: str, page: int, pa
     normalized = fields.normalize(definition.type, value)
     matches = [
         record_id for record_id, kanban_id in repository.field_value_matches(principal.account_id, field_id, normalized)
-        if access.can_use(allowed, kanban_id)
+        if scope.allows(kanban_id)
     ]
     page_ids = matches[(page - 1) * page_size: page * page_size]
     current = repository.get_records(principal.account_id, page_ids)
@@ -103,6 +90,6 @@ def _exact_lookup(principal: Principal, field_id: str, value: str, page: int, pa
 
 
 def aggregations(principal: Principal, kanban_id: str | None) -> dict[str, Any]:
-    kanban = access.get_kanban(principal, kanban_id)
+    kanban = access.Scope.of(principal).kanban(kanban_id)
     counts = kanbans.status_counts(kanban)
     return {"status": [{"key": status, "count": counts[status]} for status in kanban.status_values()]}

@@ -12,8 +12,7 @@ FieldType = Literal[
 INDEXED_FIELD_TYPES: frozenset[str] = frozenset({"text", "email", "phone", "url", "select", "multiselect"})
 Role = Literal["admin", "member"]
 
-# Identifiers that come from clients are checked against these before they reach a key.
-AccountId = Annotated[str, StringConstraints(pattern=r"^account_[a-z0-9_]{1,64}$")]
+# A status value: also what status filters are checked against before they reach a key or a search.
 StatusValue = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,49}$")]
 
 

@@ -1,7 +1,7 @@
 """Records, written atomically with their assignment entries, field-value index entries, channel lock
 and the kanban's status counters."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from shared.errors import ConcurrentUpdate, Conflict, NotFound, ValidationFailed
@@ -197,18 +197,22 @@ def list_records(
     user_id: str | None,
     limit: int,
     cursor: dict[str, Any] | None,
-    visible: Callable[[Record], bool],
+    allowed_kanbans: frozenset[str] | None,
 ) -> Page:
-    """Newest first. Index entries lag writes slightly, so each hit is re-read from the table and kept
-    only if the current record still matches the filters (and `visible`, the caller's access rule)."""
+    """Newest first, only records on `allowed_kanbans` (None: every kanban). Index entries are
+    filtered by their kanban before any record is read; they lag writes slightly, so each hit is
+    re-read from the table and kept only if the current record still matches."""
     scope = keys.list_scope(account_id, kanban_id, status, user_id)
+
+    def allowed(kanban: str) -> bool:
+        return allowed_kanbans is None or kanban in allowed_kanbans
 
     def matches(record: Record) -> bool:
         return (
             (kanban_id is None or record.kanban_id == kanban_id)
             and (status is None or record.status == status)
             and (user_id is None or user_id in record.assigned_user_ids)
-            and visible(record)
+            and allowed(record.kanban_id)
         )
 
     found: list[Record] = []
@@ -217,8 +221,9 @@ def list_records(
             index=scope.index, partition_attribute=f"{scope.index}PK", partition=scope.partition,
             limit=limit - len(found), start_key=cursor, newest_first=True,
         )
-        current = get_records(account_id, [e["recordId"] for e in entries])
-        found += [r for e in entries if (r := current.get(e["recordId"])) is not None and matches(r)]
+        wanted = [e["recordId"] for e in entries if allowed(e["kanbanId"])]
+        current = get_records(account_id, wanted)
+        found += [r for i in wanted if (r := current.get(i)) is not None and matches(r)]
         if cursor is None or len(found) >= limit:
             break
     return Page(items=tuple(found), cursor=cursor)

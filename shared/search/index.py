@@ -110,7 +110,7 @@ def filter_expression(where: SearchFilter) -> str:
     """Filter values come from validated ids and statuses and are quoted with backticks."""
     clauses = []
     if where.kanban_ids is not None:
-        clauses.append("kanbanId:[" + ",".join(f"`{_quotable(k)}`" for k in where.kanban_ids) + "]")
+        clauses.append("kanbanId:=[" + ",".join(f"`{_quotable(k)}`" for k in where.kanban_ids) + "]")
     if where.status is not None:
         clauses.append(f"status:=`{_quotable(where.status)}`")
     return " && ".join(clauses)

@@ -1,8 +1,13 @@
 """Unknown routes, wrong methods and unexpected failures answer in the documented error format."""
 
+import json
+
 import boto3
 
+from shared.local.events import proxy_event
+from shared.local.gateway import invoke_handler
 from shared.repository import keys
+from shared.routes import ROUTE_GROUP_HANDLERS
 
 
 def test_unknown_route_is_404(api):
@@ -37,3 +42,15 @@ def test_cors_preflight_needs_no_token(api):
     response = api.as_token(None).request("OPTIONS", "/crm/records", headers={"Origin": "https://app.example"})
     assert response.status == 204
     assert "Authorization" in response.headers.get("Access-Control-Allow-Headers", "")
+
+
+def test_a_failing_rate_limit_check_is_a_500_in_the_documented_format(account, table):
+    boto3.client("dynamodb").delete_table(TableName=table)
+    authorizer = {"accountId": account["accountId"], "userId": account["userId"], "role": "admin",
+                  "tokenId": account["tokenId"], "principalId": account["userId"]}
+
+    response = invoke_handler(ROUTE_GROUP_HANDLERS["records"], proxy_event("GET", "/crm/records",
+                                                                           authorizer=authorizer))
+
+    assert response["statusCode"] == 500
+    assert json.loads(response["body"])["error"] == "Internal Server Error"

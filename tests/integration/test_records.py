@@ -311,3 +311,31 @@ class TestLists:
         assert len(page["items"]) == 20 and page["nextToken"]
         rest = api.get("/crm/records", query={"nextToken": page["nextToken"]}).json()
         assert len(rest["items"]) == 3 and rest["nextToken"] is None
+
+
+@pytest.mark.parametrize("body", [
+    '{"title": "a\\ud800b"}',
+    '{"title": "ok", "channelId": "\\udfff"}',
+])
+def test_text_that_is_not_valid_unicode_is_a_400(api, table, body):
+    before = table_items(table)
+    response = api.request("POST", "/crm/records", body=body)
+    assert response.status == 400 and "Unicode" in response.json()["message"]
+    assert table_items(table) == before
+
+
+def test_custom_field_text_that_is_not_valid_unicode_is_a_400(api, board):
+    body = '{"title": "ok", "customFields": {"' + board["f"]["text"] + '": "x\\ud800"}}'
+    response = api.request("POST", "/crm/records", body=body, query={"kanbanId": board["id"]})
+    assert response.status == 400
+
+
+def test_escaped_but_valid_unicode_is_kept(api):
+    response = api.request("POST", "/crm/records", body='{"title": "Caf\\u00e9 \\ud83d\\ude80"}')
+    assert response.status == 201 and response.json()["title"] == "Café 🚀"
+
+
+def test_null_for_a_field_the_record_never_had_and_the_kanban_lacks_is_a_400(api):
+    record = api.post("/crm/records", {"title": "x"}).json()
+    response = api.put(f"/crm/records/{record['recordId']}", {"customFields": {"field_does_not_exist": None}})
+    assert response.status == 400 and "field_does_not_exist" in response.json()["message"]

@@ -47,8 +47,26 @@ def test_too_many_indexed_values_are_refused():
 
 def test_validate_changes_keeps_removals_only_on_update():
     board = kanban(EMAIL)
-    assert fields.validate_changes(board, {"f_email": None}, allow_removal=True) == {"f_email": None}
-    assert fields.validate_changes(board, {"f_email": None}, allow_removal=False) == {}
+    assert fields.validate_changes(board, {"f_email": None}, stored={}) == {"f_email": None}
+    assert fields.validate_changes(board, {"f_email": None}) == {}
+
+
+def test_null_removes_a_stored_field_the_kanban_dropped_but_never_an_unknown_one():
+    board = kanban(EMAIL)
+    assert fields.validate_changes(board, {"f_gone": None}, stored={"f_gone": "x"}) == {"f_gone": None}
+    with pytest.raises(ValidationFailed, match="f_never"):
+        fields.validate_changes(board, {"f_never": None}, stored={"f_gone": "x"})
+
+
+@pytest.mark.parametrize(("definition", "value"), [
+    (AMOUNT, 1e-140),  # below DynamoDB's smallest number
+    (AMOUNT, -1e31),
+    (FieldDefinition(id="f_when", name="When", type="datetime"), "0001-01-01T00:00:00+14:00"),
+    (FieldDefinition(id="f_when", name="When", type="datetime"), "9999-12-31T23:59:59-14:00"),
+])
+def test_values_storage_cannot_hold_are_validation_errors(definition, value):
+    with pytest.raises(ValidationFailed, match=definition.id):
+        fields.validate_changes(kanban(definition), {definition.id: value})
 
 
 def test_merge_drops_removed_fields_and_limits_size():
@@ -59,6 +77,6 @@ def test_merge_drops_removed_fields_and_limits_size():
 
 def test_select_options_match_case_insensitively_and_store_the_defined_spelling():
     board = kanban(TAGS)
-    assert fields.validate_changes(board, {"f_tags": ["vip", "HOT", "Vip"]}, allow_removal=False) == {
+    assert fields.validate_changes(board, {"f_tags": ["vip", "HOT", "Vip"]}) == {
         "f_tags": ["VIP", "Hot"]
     }
