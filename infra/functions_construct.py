@@ -32,8 +32,9 @@ INDEXER_TIMEOUT = Duration.seconds(29)
 LOG_LEVEL = "INFO"
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 
-READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
-WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem")
+# A condition check changes nothing: it is how a transaction verifies an item it only reads.
+READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem")
+WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 
 
 @dataclass(frozen=True)
@@ -55,13 +56,13 @@ class Access:
 
 # What each route group's function may do. A group missing here gets READ_ONLY.
 GROUP_ACCESS: dict[str, Access] = {
-    "records": Access(writes=("account", "record", "channel"), index_queries=True),
-    "kanbans": Access(writes=("account",)),
+    "records": Access(writes=("record", "channel", "counts"), reads=("account",), index_queries=True),
+    "kanbans": Access(writes=("account", "counts")),
     "meta": Access(reads=("account",)),
     "admin": Access(writes=("account", "token"), index_queries=True),
-    "search": Access(reads=("record", "account"), index_queries=True, typesense=True),
+    "search": Access(reads=("record", "account", "counts"), index_queries=True, typesense=True),
 }
-READ_ONLY = Access(reads=("account", "record"), index_queries=True)
+READ_ONLY = Access(reads=("account", "record", "counts"), index_queries=True)
 AUTHORIZER_ACCESS = Access(reads=("token", "account"))
 # The indexer works from the stream's images: it needs the stream, not the table.
 INDEXER_ACCESS = Access(typesense=True)

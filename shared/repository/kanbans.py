@@ -85,7 +85,8 @@ def _set_default(kanban: Kanban) -> dynamo.Write:
 
 
 def create_kanban(kanban: Kanban, make_default: bool) -> None:
-    counts = {"PK": keys.account_pk(kanban.account_id), "SK": keys.kanban_counts_sk(kanban.kanban_id), "total": 0}
+    counts_pk, counts_sk = keys.kanban_counts_key(kanban.account_id, kanban.kanban_id)
+    counts = {"PK": counts_pk, "SK": counts_sk, "total": 0}
     writes = [
         dynamo.Write(dynamo.put(_item(kanban), "attribute_not_exists(PK)"), Conflict("kanban id collision")),
         dynamo.Write(dynamo.put(counts)),
@@ -110,7 +111,7 @@ def update_kanban(old: Kanban, new: Kanban, make_default: bool) -> None:
         names = {f"#s{i}": keys.status_count_attribute(s) for i, s in enumerate(removed)}
         empty = " AND ".join(f"(attribute_not_exists({n}) OR {n} = :zero)" for n in names)
         writes.append(dynamo.Write(
-            dynamo.condition_check(account, keys.kanban_counts_sk(new.kanban_id), empty,
+            dynamo.condition_check(*keys.kanban_counts_key(new.account_id, new.kanban_id), empty,
                                    names=names, values={":zero": 0}),
             Conflict(f"statuses {', '.join(removed)} still hold records; move or delete them first"),
         ))
@@ -127,7 +128,7 @@ def delete_kanban(kanban: Kanban) -> None:
             ConcurrentUpdate(f"kanban {kanban.kanban_id} was changed concurrently; retry"),
         ),
         dynamo.Write(
-            dynamo.delete(account, keys.kanban_counts_sk(kanban.kanban_id),
+            dynamo.delete(*keys.kanban_counts_key(kanban.account_id, kanban.kanban_id),
                           "attribute_not_exists(#t) OR #t = :zero", names={"#t": "total"}, values={":zero": 0}),
             Conflict(f"kanban {kanban.kanban_id} still has records; delete or move them first"),
         ),
@@ -160,5 +161,5 @@ def all_kanbans(account_id: str) -> list[Kanban]:
 
 def status_counts(kanban: Kanban) -> dict[str, int]:
     """Records per status of a kanban, kept exact by every record write's transaction."""
-    item = dynamo.get(keys.account_pk(kanban.account_id), keys.kanban_counts_sk(kanban.kanban_id)) or {}
+    item = dynamo.get(*keys.kanban_counts_key(kanban.account_id, kanban.kanban_id)) or {}
     return {s: int(item.get(keys.status_count_attribute(s), 0)) for s in kanban.status_values()}

@@ -10,10 +10,11 @@ _MAX_INLINE_VALUE_BYTES = 512
 # The first characters of every partition key, by kind of item. IAM policies use them (with the
 # dynamodb:LeadingKeys condition) to grant each function only the partitions it works on.
 PARTITION_PREFIXES = {
-    "account": "ACCOUNT",  # ACCOUNT#<id>: account, users, kanbans, counters, slugs; ACCOUNTS: the registry
+    "account": "ACCOUNT",  # ACCOUNT#<id>: account, users, kanbans, slugs; ACCOUNTS: the registry
     "token": "TOKEN#",
     "record": "RECORD#",  # a record with its assignment and field-value entries
     "channel": "CHANNEL#",
+    "counts": "COUNTS#",  # a kanban's records per status, kept by every record write
     "rate": "RATE#",  # request counters of the rate limiter
 }
 
@@ -54,8 +55,8 @@ def kanban_sk(kanban_id: str) -> str:
     return f"{KANBAN_PREFIX}{kanban_id}"
 
 
-def kanban_counts_sk(kanban_id: str) -> str:
-    return f"COUNTS#{kanban_id}"
+def kanban_counts_key(account_id: str, kanban_id: str) -> tuple[str, str]:
+    return f"COUNTS#{account_id}#{kanban_id}", "COUNTS"
 
 
 def status_count_attribute(status: str) -> str:

@@ -99,8 +99,7 @@ def _count(record: Record, changes: dict[str, int]) -> dynamo.Write:
     values = {f":d{i}": delta for i, delta in enumerate(changes.values())}
     expression = "ADD " + ", ".join(f"#c{i} :d{i}" for i in range(len(changes)))
     return dynamo.Write(dynamo.update(
-        keys.account_pk(record.account_id), keys.kanban_counts_sk(record.kanban_id), expression,
-        names=names, values=values,
+        *keys.kanban_counts_key(record.account_id, record.kanban_id), expression, names=names, values=values,
     ))
 
 
