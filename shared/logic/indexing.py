@@ -1,11 +1,12 @@
 """Keeping the search index in step with the table, one stream change at a time."""
 
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 from shared.ids import now_ms
 from shared.repository import accounts, kanbans
-from shared.repository.records import account_records, record_from_stream_image
+from shared.repository import records
 from shared.search.index import SearchIndex, TypesenseIndex, document_id
 
 _REINDEX_BATCH = 100
@@ -23,11 +24,11 @@ def apply_change(index: SearchIndex, event_name: str, new_image: dict[str, Any] 
     The index keeps the newest version of each record, so a redelivered or reordered change is harmless.
     """
     if event_name in ("INSERT", "MODIFY") and new_image:
-        parsed = record_from_stream_image(new_image)
+        parsed = records.record_from_stream_image(new_image)
         if parsed and (failed := index.upsert([parsed])):
             raise IndexingFailed(f"the index refused record {failed[0]}")
     elif event_name == "REMOVE" and old_image:
-        parsed = record_from_stream_image(old_image)
+        parsed = records.record_from_stream_image(old_image)
         if parsed:
             index.delete([parsed[0]])
 
@@ -51,7 +52,7 @@ def _copy_all(index: TypesenseIndex, collection: str, progress: Progress, phase:
         progress(phase, len(live), max(total, len(live)))
 
     for account_id in accounts.list_account_ids():
-        for record, values in account_records(account_id):
+        for record, values in records.account_records(account_id):
             batch.append((record, values))
             live.add(document_id(record.account_id, record.record_id))
             if len(batch) == _REINDEX_BATCH:
@@ -60,12 +61,29 @@ def _copy_all(index: TypesenseIndex, collection: str, progress: Progress, phase:
     return live
 
 
+def _remove_deleted(index: TypesenseIndex, collection: str, live: set[str]) -> int:
+    """Delete the documents of records the table no longer holds; returns how many."""
+    candidates: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for doc_id, account_id, record_id in index.documents(collection):
+        if doc_id not in live:
+            candidates[account_id].append((doc_id, record_id))
+    deleted: list[str] = []
+    for account_id, docs in candidates.items():
+        for start in range(0, len(docs), _REINDEX_BATCH):
+            chunk = docs[start:start + _REINDEX_BATCH]
+            existing = records.get_records(account_id, [record_id for _, record_id in chunk])
+            deleted += [doc_id for doc_id, record_id in chunk if record_id not in existing]
+    index.delete_documents(collection, deleted)
+    return len(deleted)
+
+
 def rebuild(index: TypesenseIndex, progress: Progress) -> dict[str, Any]:
     """Rebuild the index from the table into a new collection, then switch the alias to it.
 
     Searches keep using the old collection until the switch. A second pass afterwards picks up what
-    was written during the first (the stream fed the old collection meanwhile) and removes documents
-    of records deleted meanwhile; then the old collection is dropped.
+    was written during the first (the stream fed the old collection meanwhile); then documents of
+    records deleted meanwhile are removed (each checked against the table) and the old collection is
+    dropped.
     """
     started = now_ms()
     previous = index.current_collection()
@@ -75,8 +93,8 @@ def rebuild(index: TypesenseIndex, progress: Progress) -> dict[str, Any]:
     _copy_all(index, target, progress, "copy", total)
     index.switch_alias(target)
     live = _copy_all(index, target, progress, "catch up", total)
-    pruned = index.prune(target, live, created_before=started)
+    removed = _remove_deleted(index, target, live)
     if previous is not None and previous != target:
         index.drop_collection(previous)
     return {"alias": index.alias, "collection": target, "previousCollection": previous, "records": len(live),
-            "removedStale": pruned}
+            "removedStale": removed}

@@ -215,12 +215,6 @@ class TypesenseIndex:
                 found |= {hit["document"]["id"]: hit["document"]["version"] for hit in result["hits"]}
         return found
 
-    def _delete_ids(self, collection: str, ids: Sequence[str]) -> None:
-        """Delete by id, in requests small enough for a query string."""
-        for start in range(0, len(ids), _IDS_PER_DELETE):
-            self._call(self.client.collections[collection].documents.delete,
-                       {"filter_by": _id_filter(ids[start:start + _IDS_PER_DELETE])})
-
     def upsert(self, records: Sequence[tuple[Record, Sequence[str]]], collection: str | None = None) -> list[str]:
         self.ensure_ready()
         target = collection or self.alias
@@ -236,20 +230,23 @@ class TypesenseIndex:
         self.ensure_ready()
         if not records:
             return []
-        self._delete_ids(self.alias, [document_id(r.account_id, r.record_id) for r in records])
+        self.delete_documents(self.alias, [document_id(r.account_id, r.record_id) for r in records])
         return []
 
-    def prune(self, collection: str, live_ids: set[str], created_before: int) -> int:
-        """Delete documents of records that no longer exist (created before a time, so records written
-        meanwhile are left alone); returns how many were deleted."""
+    def documents(self, collection: str) -> list[tuple[str, str, str]]:
+        """(document id, account id, record id) of every document in a collection."""
         exported = self._call(self.client.collections[collection].documents.export,
-                              {"include_fields": "id,createdAt"})
-        stale = [
-            doc["id"] for line in exported.splitlines() if line.strip()
-            if (doc := json.loads(line))["id"] not in live_ids and doc["createdAt"] < created_before
+                              {"include_fields": "id,accountId,recordId"})
+        return [
+            (doc["id"], doc["accountId"], doc["recordId"])
+            for line in exported.splitlines() if line.strip() for doc in [json.loads(line)]
         ]
-        self._delete_ids(collection, stale)
-        return len(stale)
+
+    def delete_documents(self, collection: str, ids: Sequence[str]) -> None:
+        """Delete by id, in requests small enough for a query string."""
+        for start in range(0, len(ids), _IDS_PER_DELETE):
+            self._call(self.client.collections[collection].documents.delete,
+                       {"filter_by": _id_filter(ids[start:start + _IDS_PER_DELETE])})
 
     # --- reads -----------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 import pytest
 
 from shared.admin_cli import main as crm_admin
+from shared.logic.indexing import rebuild
 from shared.search.index import document_id, search_index
 
 
@@ -38,16 +39,30 @@ def test_reindex_rebuilds_switches_the_alias_and_drops_the_old_collection(api, a
     assert total == 4
 
 
-def test_prune_removes_only_documents_of_missing_records_created_before_the_cutoff(api, account, indexed):
+def test_records_written_and_deleted_during_a_rebuild_leave_no_document_behind(api, account, indexed, stream,
+                                                                              monkeypatch):
+    """A record created once the rebuild began, copied into the new collection and deleted before the
+    alias switches: its removal goes to the old collection, so the rebuild itself must notice."""
     index = search_index()
-    collection = index.current_collection()
-    live = {document_id(account["accountId"], r) for r in indexed[1:]}
-    newest = api.get(f"/crm/records/{indexed[-1]}").json()["createdAt"]
+    create_collection = index.create_collection
+    late: list[str] = []
 
-    removed = index.prune(collection, live - {document_id(account["accountId"], indexed[-1])}, created_before=newest)
+    def create_and_let_a_user_write(name: str) -> None:
+        create_collection(name)
+        late.append(api.post("/crm/records", {"title": "Acme late deal"}).json()["recordId"])
 
-    assert removed == 1  # indexed[0]; indexed[-1] is missing from the live set too but is not old enough
-    assert sorted(found(api, "acme")) == sorted(indexed[1:])
+    def progress(phase: str, done: int, total: int) -> None:
+        if phase == "copy" and len(late) == 1:
+            api.delete(f"/crm/records/{late[0]}")
+            stream.drain()
+            late.append("deleted")
+
+    monkeypatch.setattr(index, "create_collection", create_and_let_a_user_write)
+    result = rebuild(index, progress)
+
+    assert late[1:] == ["deleted"] and result["removedStale"] == 1
+    assert {record_id for _, _, record_id in index.documents(result["collection"])} == set(indexed)
+    assert api.get("/crm/search", query={"q": "acme"}).json()["total"] == 5
 
 
 def test_large_batches_index_and_delete_in_one_call(account, search_settings):
@@ -69,5 +84,6 @@ def test_large_batches_index_and_delete_in_one_call(account, search_settings):
 
     index.delete([record for record, _ in records[:150]])
 
-    assert index.client.collections[collection].retrieve()["num_documents"] == 150
-    assert index.prune(collection, set(), created_before=1795660000000 + 1000) == 150
+    assert len(index.documents(collection)) == 150
+    index.delete_documents(collection, [doc_id for doc_id, _, _ in index.documents(collection)])
+    assert index.documents(collection) == []
