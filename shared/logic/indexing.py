@@ -1,13 +1,13 @@
-"""Keeping the search index in step with the table, one stream change at a time."""
+"""Keeping the search index in step with the table: stream changes as they come, and full rebuilds."""
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from shared.ids import now_ms
-from shared.repository import accounts, kanbans
-from shared.repository import records
-from shared.search.index import SearchIndex, TypesenseIndex, document_id
+from shared.models.domain import Record
+from shared.repository import accounts, kanbans, records
+from shared.search.index import SearchIndex, SearchUnavailable, TypesenseIndex, document_id
 
 _REINDEX_BATCH = 100
 Progress = Callable[[str, int, int], None]  # (phase, records done, records in all)
@@ -17,20 +17,41 @@ class IndexingFailed(Exception):
     """The index refused a document; the stream delivers the change again."""
 
 
-def apply_change(index: SearchIndex, event_name: str, new_image: dict[str, Any] | None,
-                 old_image: dict[str, Any] | None) -> None:
-    """Upsert a record on insert and modify, delete it on remove; other items are not indexed.
+# One stream change: (event name, new image, old image), images in DynamoDB JSON.
+Change = tuple[str, dict[str, Any] | None, dict[str, Any] | None]
 
-    The index keeps the newest version of each record, so a redelivered or reordered change is harmless.
+
+def apply_changes(index: SearchIndex, changes: Sequence[Change]) -> set[int]:
+    """Bring the index in step with a batch of stream changes, with one write per kind of change;
+    returns the positions of the changes that failed (the stream delivers them again).
+
+    Per record, whatever order the changes come in: a removal wins (record ids are never reused),
+    otherwise the newest version is written (and the index never lets it replace a newer one).
+    Items other than records are not indexed.
     """
-    if event_name in ("INSERT", "MODIFY") and new_image:
-        parsed = records.record_from_stream_image(new_image)
-        if parsed and (failed := index.upsert([parsed])):
-            raise IndexingFailed(f"the index refused record {failed[0]}")
-    elif event_name == "REMOVE" and old_image:
-        parsed = records.record_from_stream_image(old_image)
-        if parsed:
-            index.delete([parsed[0]])
+    positions: dict[tuple[str, str], list[int]] = defaultdict(list)
+    newest: dict[tuple[str, str], tuple[Record, list[str]]] = {}
+    removed: dict[tuple[str, str], Record] = {}
+    for position, (event_name, new_image, old_image) in enumerate(changes):
+        image = old_image if event_name == "REMOVE" else new_image
+        parsed = records.record_from_stream_image(image) if image else None
+        if parsed is None:
+            continue
+        record = parsed[0]
+        key = (record.account_id, record.record_id)
+        positions[key].append(position)
+        if event_name == "REMOVE":
+            removed[key] = record
+        elif key not in newest or record.version > newest[key][0].version:
+            newest[key] = parsed
+    upserts = [parsed for key, parsed in newest.items() if key not in removed]
+    try:
+        failed = set(index.upsert(upserts)) if upserts else set()
+        failed |= set(index.delete(list(removed.values()))) if removed else set()
+    except SearchUnavailable:
+        return {p for record_positions in positions.values() for p in record_positions}
+    return {p for (_, record_id), record_positions in positions.items() if record_id in failed
+            for p in record_positions}
 
 
 def _record_total() -> int:

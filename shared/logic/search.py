@@ -73,11 +73,9 @@ def _exact_lookup(principal: Principal, field_id: str, value: str, page: int, pa
         # An unencoded "+" in a query string arrives as a space: "?customFieldValue=+1234567890".
         value = "+" + value.lstrip()
     normalized = fields.normalize(definition.type, value)
-    matches = [
-        record_id for record_id, kanban_id in repository.field_value_matches(principal.account_id, field_id, normalized)
-        if scope.allows(kanban_id)
-    ]
-    page_ids = matches[(page - 1) * page_size: page * page_size]
+    page_ids, total = repository.field_value_page(
+        principal.account_id, field_id, normalized, scope.kanban_ids, (page - 1) * page_size, page_size
+    )
     current = repository.get_records(principal.account_id, page_ids)
 
     def still_matches(record: Record) -> bool:
@@ -86,7 +84,7 @@ def _exact_lookup(principal: Principal, field_id: str, value: str, page: int, pa
         return any(isinstance(v, str) and fields.normalize(definition.type, v) == normalized for v in values)
 
     items = [r for i in page_ids if (r := current.get(i)) is not None and still_matches(r)]
-    return _page_body(items, len(matches), page, page_size)
+    return _page_body(items, total, page, page_size)
 
 
 def aggregations(principal: Principal, kanban_id: str | None) -> dict[str, Any]:

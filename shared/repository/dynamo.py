@@ -185,6 +185,25 @@ def query(
     return [deserialize(i) for i in response.get("Items", [])], deserialize(last) if last else None
 
 
+def count(*, index: str, partition_attribute: str, partition: str) -> int:
+    """How many items one index partition holds (a COUNT query: nothing but the number comes back)."""
+    params: dict[str, Any] = {
+        "TableName": table_name(),
+        "IndexName": index,
+        "KeyConditionExpression": "#p = :p",
+        "ExpressionAttributeNames": {"#p": partition_attribute},
+        "ExpressionAttributeValues": {":p": {"S": partition}},
+        "Select": "COUNT",
+    }
+    total = 0
+    while True:
+        response = dynamodb_client().query(**params)
+        total += response["Count"]
+        if "LastEvaluatedKey" not in response:
+            return total
+        params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
 def query_all(partition: str, sort_prefix: str | None = None) -> list[dict[str, Any]]:
     """Every item of one table partition (small, bounded partitions only)."""
     items: list[dict[str, Any]] = []

@@ -234,19 +234,24 @@ def get_records(account_id: str, record_ids: list[str]) -> dict[str, Record]:
     return {item["recordId"]: record_from_item(item) for item in items.values()}
 
 
-def field_value_matches(account_id: str, field_id: str, normalized_value: str) -> list[tuple[str, str]]:
-    """(record id, kanban id) of every record whose field holds the value, newest first."""
-    matches: list[tuple[str, str]] = []
+def field_value_page(account_id: str, field_id: str, normalized_value: str, allowed_kanbans: frozenset[str] | None,
+                     offset: int, limit: int) -> tuple[list[str], int]:
+    """Ids of one page of the records whose field holds the value (newest first) and how many there are
+    in all. Without a kanban restriction only the page's entries are read and a COUNT query gives the
+    total; a restriction needs every entry's kanban."""
+    partition = {"index": FIELD_VALUE_INDEX, "partition_attribute": FIELD_VALUE_PK,
+                 "partition": keys.field_value_key(account_id, field_id, normalized_value)}
+    wanted = offset + limit if allowed_kanbans is None else None
+    ids: list[str] = []
     start: dict[str, Any] | None = None
-    while True:
-        entries, start = dynamo.query(
-            index=FIELD_VALUE_INDEX, partition_attribute=FIELD_VALUE_PK,
-            partition=keys.field_value_key(account_id, field_id, normalized_value), start_key=start,
-            newest_first=True,
-        )
-        matches += [(e["recordId"], e["kanbanId"]) for e in entries]
+    while wanted is None or len(ids) < wanted:
+        entries, start = dynamo.query(**partition, start_key=start, newest_first=True,
+                                      limit=wanted - len(ids) if wanted else None)
+        ids += [e["recordId"] for e in entries if allowed_kanbans is None or e["kanbanId"] in allowed_kanbans]
         if start is None:
-            return matches
+            break
+    total = dynamo.count(**partition) if allowed_kanbans is None else len(ids)
+    return ids[offset:offset + limit], total
 
 
 def account_records(account_id: str, page_size: int = 100) -> Iterator[tuple[Record, list[str]]]:
