@@ -8,6 +8,7 @@ more) without any change here.
 
 import re
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from aws_cdk import Duration, SecretValue
 from aws_cdk import aws_iam as iam
@@ -33,6 +34,7 @@ LOG_LEVEL = "INFO"
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 
 # A condition check changes nothing: it is how a transaction verifies an item it only reads.
+TYPESENSE_KEY_VARIABLES = {"admin": "TYPESENSE_API_KEY_SECRET_ARN", "search": "TYPESENSE_SEARCH_KEY_SECRET_ARN"}
 READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem")
 WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 
@@ -46,7 +48,8 @@ class Access:
     reads: tuple[str, ...] = ()
     """Partitions it only reads."""
     index_queries: bool = False
-    typesense: bool = False
+    typesense: Literal["admin", "search"] | None = None
+    """Which Typesense key it gets: the admin key (indexing) or the search-only key (searching)."""
 
     def __post_init__(self) -> None:
         unknown = set(self.writes + self.reads) - set(PARTITION_PREFIXES)
@@ -60,12 +63,12 @@ GROUP_ACCESS: dict[str, Access] = {
     "kanbans": Access(writes=("account", "counts")),
     "meta": Access(reads=("account",)),
     "admin": Access(writes=("account", "token"), index_queries=True),
-    "search": Access(reads=("record", "account", "counts"), index_queries=True, typesense=True),
+    "search": Access(reads=("record", "account", "counts"), index_queries=True, typesense="search"),
 }
 READ_ONLY = Access(reads=("account", "record", "counts"), index_queries=True)
 AUTHORIZER_ACCESS = Access(reads=("token", "account"))
 # The indexer works from the stream's images: it needs the stream, not the table.
-INDEXER_ACCESS = Access(typesense=True)
+INDEXER_ACCESS = Access(typesense="admin")
 
 
 def access_for(group: str) -> Access:
@@ -107,7 +110,10 @@ class FunctionsConstruct(Construct):
             self.pagination_secret, "AwsSolutions-SMG4",
             "Changing this key only invalidates pagination tokens in flight, so it is changed by hand when needed.",
         )
-        self.typesense_api_key = self._typesense_secret(typesense.api_key_secret)
+        self.typesense_keys = {
+            "admin": self._typesense_secret("TypesenseApiKey", typesense.api_key_secret, "admin key"),
+            "search": self._typesense_secret("TypesenseSearchKey", typesense.search_key_secret, "search-only key"),
+        }
 
         self.route_groups: dict[str, lambda_.Function] = {
             group: self._build(
@@ -153,9 +159,10 @@ class FunctionsConstruct(Construct):
             **(environment or {}),
         }
         if access.typesense:
+            key = self.typesense_keys[access.typesense]
             env["TYPESENSE_NODES"] = self._typesense_nodes
-            env["TYPESENSE_API_KEY_SECRET_ARN"] = self.typesense_api_key.secret_arn
-            secrets = (*secrets, self.typesense_api_key)
+            env[TYPESENSE_KEY_VARIABLES[access.typesense]] = key.secret_arn
+            secrets = (*secrets, key)
         function = lambda_.Function(
             self,
             f"{name}Function",
@@ -206,15 +213,13 @@ class FunctionsConstruct(Construct):
             # Index partition keys are not item partitions, so LeadingKeys cannot scope these.
             role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:Query"], resources=self._index_arns))
 
-    def _typesense_secret(self, name_or_arn: str | None) -> secretsmanager.ISecret:
+    def _typesense_secret(self, construct_id: str, name_or_arn: str | None, what: str) -> secretsmanager.ISecret:
         if name_or_arn is None:
-            # The functions read {"apiKey": admin key (indexer), "searchKey": search-only key}.
-            placeholder = SecretValue.unsafe_plain_text("set after deploying")
             secret = secretsmanager.Secret(
                 self,
-                "TypesenseApiKey",
-                description='Typesense keys of the CRM records API as {"apiKey": ..., "searchKey": ...}.',
-                secret_object_value={"apiKey": placeholder, "searchKey": placeholder},
+                construct_id,
+                description=f"Typesense {what} of the CRM records API (set it after deploying).",
+                secret_string_value=SecretValue.unsafe_plain_text("set after deploying"),
             )
             acknowledge(
                 secret, "AwsSolutions-SMG4",
@@ -223,5 +228,5 @@ class FunctionsConstruct(Construct):
             return secret
         if name_or_arn.startswith("arn:"):
             # A complete ARN, with the six-character suffix Secrets Manager appends to the name.
-            return secretsmanager.Secret.from_secret_complete_arn(self, "TypesenseApiKey", name_or_arn)
-        return secretsmanager.Secret.from_secret_name_v2(self, "TypesenseApiKey", name_or_arn)
+            return secretsmanager.Secret.from_secret_complete_arn(self, construct_id, name_or_arn)
+        return secretsmanager.Secret.from_secret_name_v2(self, construct_id, name_or_arn)

@@ -46,4 +46,7 @@ class CrmRecordsApiStack(Stack):
         )
         CfnOutput(self, "IndexingFailureQueueUrl", value=indexing.failures.queue_url)
         CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn, description="Subscribe to get alarms")
-        CfnOutput(self, "TypesenseApiKeySecretArn", value=functions.typesense_api_key.secret_arn)
+        CfnOutput(self, "TypesenseApiKeySecretArn", value=functions.typesense_keys["admin"].secret_arn,
+                  description="Secret holding the Typesense admin key (indexer)")
+        CfnOutput(self, "TypesenseSearchKeySecretArn", value=functions.typesense_keys["search"].secret_arn,
+                  description="Secret holding the Typesense search-only key (search function)")

@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     reindex.add_argument("--typesense-nodes", help="comma-separated Typesense URLs (default: the local stack's, "
                          "or TYPESENSE_NODES)")
     reindex.add_argument("--typesense-api-key-secret-arn",
-                         help='Secrets Manager secret holding {"apiKey": ..., "searchKey": ...} '
+                         help="Secrets Manager secret holding the Typesense admin key "
                               "(default: TYPESENSE_API_KEY, or the local stack's key)")
     reindex.add_argument("--collection", default=os.environ.get("TYPESENSE_COLLECTION", "crm-records"),
                          help="the alias searches read (default: crm-records)")

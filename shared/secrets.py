@@ -1,6 +1,5 @@
 """Secrets given directly in the settings (local stack, tests) or fetched once from Secrets Manager."""
 
-import json
 from functools import lru_cache
 
 from pydantic import SecretStr
@@ -16,16 +15,16 @@ def _secret_string(arn: str) -> str:
     return client.get_secret_value(SecretId=arn)["SecretString"]
 
 
-def resolve(direct: SecretStr | None, arn: str | None, json_key: str | None = None) -> str:
-    """The secret's value; with json_key, that key of a JSON secret."""
+def resolve(direct: SecretStr | None, arn: str | None) -> str | None:
+    """The secret's value, given directly or read from Secrets Manager; None when neither is set."""
     if direct is not None:
         return direct.get_secret_value()
-    if arn is None:
-        raise RuntimeError("a required secret is not configured")
-    value = _secret_string(arn)
-    return json.loads(value)[json_key] if json_key else value
+    return _secret_string(arn) if arn else None
 
 
 def pagination_key() -> bytes:
     settings = get_settings()
-    return resolve(settings.pagination_secret, settings.pagination_secret_arn).encode()
+    key = resolve(settings.pagination_secret, settings.pagination_secret_arn)
+    if key is None:
+        raise RuntimeError("PAGINATION_SECRET or PAGINATION_SECRET_ARN must be set")
+    return key.encode()

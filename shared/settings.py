@@ -17,13 +17,15 @@ class Settings(BaseModel):
     # stack, tests) or as a Secrets Manager secret (deployed).
     pagination_secret: SecretStr | None = Field(default=None, alias="PAGINATION_SECRET", min_length=16)
     pagination_secret_arn: str | None = Field(default=None, alias="PAGINATION_SECRET_ARN")
-    # Typesense: comma-separated node URLs, the alias that search reads and indexing writes, and the
-    # keys (directly, or a Secrets Manager secret holding {"apiKey": ..., "searchKey": ...}).
+    # Typesense: comma-separated node URLs, the alias that search reads and indexing writes, and two
+    # keys, each given directly (local stack, tests) or as a Secrets Manager secret (deployed): the
+    # admin key (indexing, rebuilds) and a search-only key (the parent of the scoped search keys).
     typesense_nodes: str = Field(default="http://127.0.0.1:8108", alias="TYPESENSE_NODES")
     typesense_collection: str = Field(default="crm-records", alias="TYPESENSE_COLLECTION")
     typesense_api_key: SecretStr | None = Field(default=None, alias="TYPESENSE_API_KEY")
-    typesense_search_key: SecretStr | None = Field(default=None, alias="TYPESENSE_SEARCH_KEY")
     typesense_api_key_secret_arn: str | None = Field(default=None, alias="TYPESENSE_API_KEY_SECRET_ARN")
+    typesense_search_key: SecretStr | None = Field(default=None, alias="TYPESENSE_SEARCH_KEY")
+    typesense_search_key_secret_arn: str | None = Field(default=None, alias="TYPESENSE_SEARCH_KEY_SECRET_ARN")
     # Requests per account, for accounts without limits of their own (`crm-admin limits set`).
     rate_limit_per_minute: int = Field(default=120, alias="RATE_LIMIT_PER_MINUTE", ge=1)
     rate_limit_per_hour: int = Field(default=3000, alias="RATE_LIMIT_PER_HOUR", ge=1)

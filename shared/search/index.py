@@ -286,23 +286,14 @@ class TypesenseIndex:
         return SearchPage([hit["document"]["recordId"] for hit in result["hits"]], result["found"])
 
 
-def _keys() -> tuple[str | None, str | None]:
-    """(admin key for writes, parent key for scoped searches): given directly (local stack, tests) or
-    read from the Secrets Manager secret of a deployed stack."""
-    settings = get_settings()
-    if settings.typesense_api_key or settings.typesense_search_key:
-        given = (settings.typesense_api_key, settings.typesense_search_key)
-        return given[0] and given[0].get_secret_value(), given[1] and given[1].get_secret_value()
-    arn = settings.typesense_api_key_secret_arn
-    if arn is None:
-        return None, None
-    return resolve(None, arn, "apiKey"), resolve(None, arn, "searchKey")
-
-
 @lru_cache(maxsize=1)
 def search_index() -> TypesenseIndex:
-    """The process's index client, built on first use and reused by warm invocations."""
+    """The process's index client, built on first use and reused by warm invocations. The indexer has
+    the admin key; the search function only the search-only key, from which it derives scoped keys."""
     settings = get_settings()
-    api_key, search_key = _keys()
-    return TypesenseIndex(settings.typesense_nodes, settings.typesense_collection, api_key or search_key or "",
+    admin_key = resolve(settings.typesense_api_key, settings.typesense_api_key_secret_arn)
+    search_key = resolve(settings.typesense_search_key, settings.typesense_search_key_secret_arn)
+    if admin_key is None and search_key is None:
+        raise RuntimeError("no Typesense key is configured")
+    return TypesenseIndex(settings.typesense_nodes, settings.typesense_collection, admin_key or search_key or "",
                           search_key)

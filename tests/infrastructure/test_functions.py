@@ -90,19 +90,18 @@ def test_api_functions_read_the_pagination_secret_and_the_others_do_not(cfn):
             assert not reads_secret, handler
 
 
-def test_only_search_and_the_indexer_know_typesense(cfn):
-    expected = {lambda_handler(INDEXER_HANDLER)} | {
-        lambda_handler(h) for group, h in ROUTE_GROUP_HANDLERS.items() if access_for(group).typesense
-    }
+def test_only_the_indexer_gets_the_typesense_admin_key_and_only_search_the_search_key(cfn):
+    def configured(variable: str) -> set[str]:
+        def environment(logical_id: str) -> set[str]:
+            return set(cfn["Resources"][logical_id]["Properties"]["Environment"]["Variables"])
 
-    configured = {
-        handler
-        for handler, logical_id in function_ids_by_handler(cfn).items()
-        if {"TYPESENSE_NODES", "TYPESENSE_API_KEY_SECRET_ARN"}
-        <= set(cfn["Resources"][logical_id]["Properties"]["Environment"]["Variables"])
-    }
+        return {h for h, logical_id in function_ids_by_handler(cfn).items()
+                if {"TYPESENSE_NODES", variable} <= environment(logical_id)}
 
-    assert configured == expected
+    assert configured("TYPESENSE_API_KEY_SECRET_ARN") == {lambda_handler(INDEXER_HANDLER)}
+    assert configured("TYPESENSE_SEARCH_KEY_SECRET_ARN") == {
+        lambda_handler(h) for group, h in ROUTE_GROUP_HANDLERS.items() if access_for(group).typesense == "search"
+    } == {lambda_handler(ROUTE_GROUP_HANDLERS["search"])}
 
 
 def test_every_item_statement_on_the_table_is_scoped_by_leading_keys(cfn):

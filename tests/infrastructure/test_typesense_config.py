@@ -29,13 +29,15 @@ def test_defaults_to_a_placeholder_and_a_created_secret():
 
     assert config.nodes == DEFAULT_NODES
     assert config.uses_default_nodes
-    assert config.api_key_secret is None
+    assert config.api_key_secret is None and config.search_key_secret is None
 
 
-def test_secret_name_is_kept():
-    config = TypesenseConfig.from_context(_context(typesenseApiKeySecret="crm/typesense"))
+def test_secret_names_are_kept():
+    config = TypesenseConfig.from_context(
+        _context(typesenseApiKeySecret="crm/typesense-admin", typesenseSearchKeySecret=" crm/typesense-search ")
+    )
 
-    assert config.api_key_secret == "crm/typesense"
+    assert (config.api_key_secret, config.search_key_secret) == ("crm/typesense-admin", "crm/typesense-search")
 
 
 @pytest.mark.parametrize("nodes", ["typesense.internal:8108", "ftp://host", "https://"])
