@@ -4,7 +4,7 @@ import pytest
 
 from shared.admin_cli import main as crm_admin
 from shared.logic.indexing import rebuild
-from shared.search.index import document_id, search_index
+from shared.search.index import SearchFilter, document_id, search_index
 
 
 @pytest.fixture
@@ -78,7 +78,10 @@ def test_large_batches_index_and_delete_in_one_call(account, search_settings):
     ]
     index = search_index()
     assert index.upsert(records) == []
-    assert index.upsert(records) == []  # the version guard reads all 300 back and writes nothing
+    # The same versions again, retitled: the version guard reads all 300 back and writes none of them.
+    assert index.upsert([(r.model_copy(update={"title": "Retitled"}), v) for r, v in records]) == []
+    where = SearchFilter(account["accountId"], None, None)
+    assert index.search("retitled", where, 1, 10).found == 0 and index.search("bulk", where, 1, 10).found == 300
     collection = index.current_collection()
     assert index.client.collections[collection].retrieve()["num_documents"] == 300
 
