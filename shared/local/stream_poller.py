@@ -19,7 +19,6 @@ class StreamPoller:
         self._invoke = invoke
         self._last_sequence: dict[str, str] = {}
         self._pending: dict[str, list[dict[str, Any]]] = {}
-        self.failures = 0
 
     def _event_record(self, record: dict[str, Any]) -> dict[str, Any]:
         change = dict(record["dynamodb"])
@@ -59,7 +58,6 @@ class StreamPoller:
             self._pending[shard_id] = self._pending[shard_id][done:]
             delivered += done
             if failed:
-                self.failures += 1
                 raise RuntimeError(f"the indexer failed {len(failed)} of {len(batch)} changes; retrying")
         return delivered
 
