@@ -72,10 +72,12 @@ INDEXER_ACCESS = Access(typesense="admin")
 
 
 def access_for(group: str) -> Access:
-    """A group's access, plus its account's request counters: every API request counts against the
-    rate limits, whatever the route group."""
+    """A group's access, plus what every API request needs whatever its route group: reading the
+    caller's token, user and account (rights are confirmed on each request) and counting the request
+    against its account's rate limits."""
     access = GROUP_ACCESS.get(group, READ_ONLY)
-    return replace(access, writes=(*access.writes, "rate"))
+    confirm = tuple(kind for kind in ("token", "account") if kind not in access.reads + access.writes)
+    return replace(access, writes=(*access.writes, "rate"), reads=(*access.reads, *confirm))
 
 
 def lambda_handler(entry_point: str) -> str:

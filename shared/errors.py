@@ -44,8 +44,18 @@ class Conflict(DomainError):
     status = HTTPStatus.CONFLICT
 
 
+class PayloadTooLarge(DomainError):
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
 class ServiceUnavailable(DomainError):
+    """A dependency is unreachable or too slow; the client should retry after a pause."""
+
     status = HTTPStatus.SERVICE_UNAVAILABLE
+    retry_after_seconds = 5
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message, {"Retry-After": str(self.retry_after_seconds), **(headers or {})})
 
 
 def error_body(status: HTTPStatus, message: str) -> dict[str, str]:

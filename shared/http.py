@@ -1,18 +1,21 @@
 """The one resolver factory every API function uses, so all of them answer errors, unknown
 parameters and unknown routes the same way, in the documented error format."""
 
+import base64
+import binascii
 import json
 from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import ValidationError
 
-from shared import routes
+from shared import request_budget, routes
 from shared.errors import (
     DomainError,
     MethodNotAllowed,
@@ -21,7 +24,7 @@ from shared.errors import (
     ValidationFailed,
     error_body,
 )
-from shared.logic import rate_limits
+from shared.logic import access, rate_limits
 from shared.models.domain import Principal
 
 logger = Logger()
@@ -33,10 +36,11 @@ OptionalId = Annotated[str | None, Query(max_length=200)]
 
 
 def _error_response(status: HTTPStatus, message: str, headers: dict[str, str] | None = None) -> Response:
+    request_id = BaseRouter.current_event.request_context.request_id
     return Response(
         status_code=status.value,
         content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(error_body(status, message)),
+        body=json.dumps(error_body(status, _message(status, message, request_id))),
         headers=headers,
     )
 
@@ -80,57 +84,134 @@ def _reject_unknown_query_parameters(app: APIGatewayRestResolver, next_middlewar
     return next_middleware(app)
 
 
+# Deeper bodies are refused before validation: no request body of this API nests more than a few
+# levels, and DynamoDB stores at most 32.
+MAX_BODY_DEPTH = 16
+# Longer integers are refused before they are converted (storage holds 38 significant digits).
+MAX_INTEGER_DIGITS = 100
+
+
 class JsonApiResolver(APIGatewayRestResolver):
-    """Counts every request against its account's rate limits before anything else, and reads bodies
-    as JSON whatever Content-Type the client sent (curl -d sends a form type), so a body is never
-    misread as a form and a malformed one is reported as invalid JSON."""
+    """Before any route runs: confirms the caller against current data, counts the request against
+    its account's rate limits, and reads the body strictly (UTF-8, one JSON object, bounded depth and
+    numbers), whatever Content-Type the client sent (curl -d sends a form type). Each request gets a
+    time budget (request_budget), so a slow dependency is a 503 rather than the gateway's 504."""
 
     def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        principal = principal_from_event(event)
+        request_id = str((event.get("requestContext") or {}).get("requestId") or "unknown")
         quota_headers: dict[str, str] = {}
-        if principal is not None:
+        with request_budget.limited():
             try:
-                quota_headers = rate_limits.consume(principal.account_id).headers()
+                claimed = principal_from_event(event)
+                principal = None
+                if claimed is not None:
+                    principal, account = access.confirm(claimed)
+                    quota_headers = rate_limits.consume(account).headers()
+                event = _with_checked_body(event)
             except DomainError as refused:
-                return _lambda_error(refused)
+                return _lambda_error(refused, request_id, quota_headers)
             except Exception:
-                logger.exception("rate limit check failed")
-                return _lambda_error(DomainError("an unexpected error occurred while checking rate limits"))
-        if _has_unpaired_surrogate(event.get("body")):
-            return _lambda_error(ValidationFailed("the request body holds text that is not valid Unicode"))
-        if event.get("body") is not None:
-            headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
-            multi = {k: v for k, v in (event.get("multiValueHeaders") or {}).items() if k.lower() != "content-type"}
-            event = {
-                **event,
-                "headers": {**headers, "Content-Type": "application/json"},
-                "multiValueHeaders": {**multi, "Content-Type": ["application/json"]},
-            }
-        response = super().resolve(event, context)
+                logger.exception("request checks failed")
+                return _lambda_error(DomainError("an unexpected error occurred"), request_id, quota_headers)
+            if principal is not None:
+                self.append_context(principal=principal)
+            response = super().resolve(event, context)
         response.setdefault("multiValueHeaders", {}).update({k: [v] for k, v in quota_headers.items()})
         return response
 
 
-def _has_unpaired_surrogate(body: str | None) -> bool:
-    """A JSON escape such as \\ud800 decodes to text that can be neither stored nor sent on."""
-    if not body or "\\u" not in body:
-        return False
-    try:
-        json.dumps(json.loads(body), ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    except ValueError:  # not JSON: request validation answers that
-        return False
+class _BodyRejected(ValueError):
+    pass
+
+
+def _integer(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise _BodyRejected(f"the request body holds an integer of more than {MAX_INTEGER_DIGITS} digits")
+    return int(text)
+
+
+def _not_a_json_number(name: str) -> Any:
+    raise _BodyRejected(f"the request body is not valid JSON: {name} is not a JSON number")
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            if depth > limit:
+                return True
+            pending.extend((child, depth + 1) for child in children)
     return False
 
 
-def _lambda_error(error: DomainError) -> dict[str, Any]:
+def _checked_json(text: str) -> None:
+    """Raise ValidationFailed unless the text is one JSON object the API can read and store as sent."""
+    try:
+        parsed = json.loads(text, parse_int=_integer, parse_constant=_not_a_json_number)
+    except _BodyRejected as rejected:
+        raise ValidationFailed(str(rejected)) from None
+    except RecursionError:
+        raise ValidationFailed(f"the request body is nested too deeply (at most {MAX_BODY_DEPTH} levels)") from None
+    except json.JSONDecodeError as invalid:
+        raise ValidationFailed(
+            f"the request body is not valid JSON: {invalid.msg} (line {invalid.lineno}, column {invalid.colno})"
+        ) from None
+    if not isinstance(parsed, dict):
+        raise ValidationFailed(f"the request body must be a JSON object, not {_json_type(parsed)}")
+    if _depth_exceeds(parsed, MAX_BODY_DEPTH):
+        raise ValidationFailed(f"the request body is nested too deeply (at most {MAX_BODY_DEPTH} levels)")
+    if "\\u" in text:
+        try:
+            json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            # A JSON escape such as \ud800 decodes to text that can be neither stored nor sent on.
+            raise ValidationFailed("the request body holds text that is not valid Unicode") from None
+
+
+def _json_type(value: Any) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
+
+
+def _with_checked_body(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with its body as checked text and marked as JSON. API Gateway hands every body over
+    base64-encoded (binary media type */*), so invalid UTF-8 is seen here instead of being replaced."""
+    body = event.get("body")
+    if body is None:
+        return event
+    if event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(body, validate=True).decode("utf-8")
+        except binascii.Error:
+            raise ValidationFailed("the request body could not be decoded") from None
+        except UnicodeDecodeError as invalid:
+            raise ValidationFailed(f"the request body is not valid UTF-8 (byte {invalid.start})") from None
+    if body.strip():
+        _checked_json(body)
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+    multi = {k: v for k, v in (event.get("multiValueHeaders") or {}).items() if k.lower() != "content-type"}
+    return {
+        **event,
+        "body": body,
+        "isBase64Encoded": False,
+        "headers": {**headers, "Content-Type": "application/json"},
+        "multiValueHeaders": {**multi, "Content-Type": ["application/json"]},
+    }
+
+
+def _message(status: HTTPStatus, message: str, request_id: str) -> str:
+    """Server-side failures name the request id, so a report can be matched with the logs."""
+    return f"{message} (request id {request_id})" if status >= 500 else message
+
+
+def _lambda_error(error: DomainError, request_id: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """A proxy-integration response in the documented error format, outside the router."""
+    all_headers = {"Content-Type": content_types.APPLICATION_JSON, **(headers or {}), **error.headers}
     return {
         "statusCode": error.status.value,
-        "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON],
-                              **{k: [v] for k, v in error.headers.items()}},
-        "body": json.dumps(error_body(error.status, error.message)),
+        "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
+        "body": json.dumps(error_body(error.status, _message(error.status, error.message, request_id))),
         "isBase64Encoded": False,
     }
 
@@ -169,16 +250,14 @@ def build_app() -> APIGatewayRestResolver:
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:
         logger.exception("unhandled error")
-        request_id = app.current_event.request_context.request_id
-        return _error_response(
-            HTTPStatus.INTERNAL_SERVER_ERROR, f"an unexpected error occurred (request id {request_id})"
-        )
+        return _error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "an unexpected error occurred")
 
     return app
 
 
 def principal_from_event(event: dict[str, Any]) -> Principal | None:
-    """The caller, as the authorizer put it into the request context (None without one)."""
+    """The caller, as the authorizer put it into the request context (None without one): who the token
+    belonged to when the gateway cached the authorizer's answer, to be confirmed (access.confirm)."""
     context = (event.get("requestContext") or {}).get("authorizer") or {}
     try:
         return Principal(
@@ -190,7 +269,8 @@ def principal_from_event(event: dict[str, Any]) -> Principal | None:
 
 
 def current_principal(app: APIGatewayRestResolver) -> Principal:
-    principal = principal_from_event(app.current_event.raw_event)
+    """The caller as confirmed against current data for this request."""
+    principal = app.context.get("principal")
     if principal is None:
         raise Unauthorized("the request carries no authorized principal")
     return principal

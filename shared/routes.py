@@ -29,8 +29,9 @@ ROUTE_GROUP_HANDLERS: dict[str, str] = {
 AUTHORIZER_HANDLER = "functions.authorizer.handler:handler"
 # Fed by the table's stream, not by a route.
 INDEXER_HANDLER = "functions.indexer.handler:handler"
-# How long API Gateway (and the local gateway) reuse an authorizer result for a token: also how long
-# a revoked token may still be accepted.
+# How long API Gateway (and the local gateway) reuse an authorizer result for a token. The result only
+# identifies the token: every function confirms the token and its user against the table on each
+# request, so a revocation or a change of rights takes effect at once.
 AUTHORIZER_CACHE_SECONDS = 60
 
 _PAGE = ("limit", "nextToken")
@@ -52,6 +53,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/users", "admin"),
     Route("GET", "/users/{userId}", "admin"),
     Route("PUT", "/users/{userId}", "admin"),
+    Route("DELETE", "/users/{userId}", "admin"),
     Route("GET", "/tokens", "admin", _PAGE),
     Route("POST", "/tokens", "admin"),
     Route("DELETE", "/tokens/{tokenId}", "admin"),

@@ -2,7 +2,6 @@
 
 import pytest
 
-from shared.logic.rate_limits import forget_cached_limits
 from shared.repository.table import dynamodb_client
 from shared.settings import get_settings
 
@@ -26,7 +25,6 @@ def test_environment(monkeypatch):
     monkeypatch.delenv("DYNAMODB_ENDPOINT_URL", raising=False)
     get_settings.cache_clear()
     dynamodb_client.cache_clear()
-    forget_cached_limits()
     yield
     get_settings.cache_clear()
     dynamodb_client.cache_clear()

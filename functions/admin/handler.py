@@ -31,6 +31,11 @@ def update_user(userId: str, body: UpdateUserRequest):
     return admin.update_user(current_principal(app), userId, body)
 
 
+@app.delete("/users/<userId>")
+def delete_user(userId: str):
+    return admin.delete_user(current_principal(app), userId)
+
+
 @app.get("/tokens")
 def list_tokens(limit: Limit = 20, nextToken: NextToken = None):
     return admin.list_tokens(current_principal(app), limit, nextToken)

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 
 from shared.errors import Unauthorized
-from shared.logic.admin import authenticate, usage_key
+from shared.logic.admin import authenticate
 
 logger = Logger(service="authorizer")
 
@@ -24,7 +24,7 @@ UNAUTHORIZED = "Unauthorized"
 @event_source(data_class=APIGatewayAuthorizerTokenEvent)
 def handler(event: APIGatewayAuthorizerTokenEvent, context):
     try:
-        principal = authenticate(event.authorization_token)
+        principal, account = authenticate(event.authorization_token)
     except Unauthorized as denied:
         logger.info("token rejected", extra={"reason": denied.message})
         raise Exception(UNAUTHORIZED) from None
@@ -38,7 +38,7 @@ def handler(event: APIGatewayAuthorizerTokenEvent, context):
             "tokenId": principal.token_id,
         },
         # The account's key in the usage plan: API Gateway meters and throttles the account by it.
-        usage_identifier_key=usage_key(principal.account_id),
+        usage_identifier_key=account.usage_key,
     )
     policy.allow_all_routes()
     return policy.asdict()

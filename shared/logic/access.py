@@ -4,11 +4,32 @@ from dataclasses import dataclass
 
 from pydantic import TypeAdapter, ValidationError
 
-from shared.errors import Forbidden, NotFound, ValidationFailed
-from shared.models.domain import Kanban, Principal, StatusValue
+from shared.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
+from shared.models.domain import Account, ApiToken, Kanban, Principal, StatusValue
 from shared.repository import accounts, kanbans
 
 _status_value = TypeAdapter(StatusValue)
+
+
+def confirm(claimed: Principal, token: ApiToken | None = None) -> tuple[Principal, Account]:
+    """The caller as the table holds it now, from what the authorizer claimed.
+
+    The authorizer's result is cached by the gateway, so it only identifies the token; whether the
+    token is still valid and what its user may do is decided here on every request: a revoked token,
+    a deleted user, a demotion or a change of kanban access takes effect on the very next request.
+    One batch read, or (with the token already read, as the authorizer has it) one for user and account.
+    """
+    now = accounts.credentials(claimed.account_id, claimed.user_id, None if token else claimed.token_id)
+    token, user = token or now.token, now.user
+    if token is None or (token.account_id, token.user_id) != (claimed.account_id, claimed.user_id):
+        raise Unauthorized("invalid API token")
+    if token.revoked_at is not None:
+        raise Unauthorized("this API token has been revoked")
+    if user is None or now.account is None:
+        raise Unauthorized("the user of this API token no longer exists")
+    principal = Principal(account_id=user.account_id, user_id=user.user_id, role=user.role,
+                          token_id=token.token_id, kanban_ids=frozenset(user.kanban_ids))
+    return principal, now.account
 
 
 def require_admin(principal: Principal) -> None:
@@ -18,18 +39,15 @@ def require_admin(principal: Principal) -> None:
 
 @dataclass(frozen=True)
 class Scope:
-    """The kanbans one caller may use, read once per request: every kanban of the account for an
-    admin, the member's own list for a member."""
+    """The kanbans one caller may use: every kanban of the account for an admin, the member's own
+    list (as confirmed for this request) for a member."""
 
     principal: Principal
     kanban_ids: frozenset[str] | None  # None: every kanban of the account
 
     @classmethod
     def of(cls, principal: Principal) -> "Scope":
-        if principal.is_admin:
-            return cls(principal, None)
-        user = accounts.find_user(principal.account_id, principal.user_id)
-        return cls(principal, frozenset(user.kanban_ids) if user else frozenset())
+        return cls(principal, None if principal.is_admin else principal.kanban_ids)
 
     def allows(self, kanban_id: str) -> bool:
         return self.kanban_ids is None or kanban_id in self.kanban_ids

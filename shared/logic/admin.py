@@ -6,7 +6,7 @@ import secrets
 from typing import Any
 
 from shared import usage_plans
-from shared.errors import Unauthorized, ValidationFailed
+from shared.errors import Conflict, Unauthorized, ValidationFailed
 from shared.ids import new_id, now_ms
 from shared.logic import access
 from shared.logic.kanbans import create_kanban
@@ -52,7 +52,7 @@ def create_user(principal: Principal, request: CreateUserRequest) -> dict[str, A
         created_at=created_at,
         updated_at=created_at,
     )
-    accounts.put_user(user, must_exist=False)
+    accounts.put_user(user, must_exist=False, acting_admin_id=principal.user_id)
     return UserResponse.of(user).model_dump()
 
 
@@ -73,8 +73,24 @@ def update_user(principal: Principal, user_id: str, request: UpdateUserRequest) 
     if user_id == principal.user_id and changes.get("role") == "member":
         raise ValidationFailed("role: you cannot demote yourself; ask another admin")
     updated = user.model_copy(update=changes)
-    accounts.put_user(updated, must_exist=True)
+    accounts.put_user(updated, must_exist=True, acting_admin_id=principal.user_id)
     return UserResponse.of(updated).model_dump()
+
+
+def delete_user(principal: Principal, user_id: str) -> dict[str, Any]:
+    """Delete a user and revoke their tokens. Their records keep createdBy/updatedBy. The user's
+    tokens stop working with the deletion itself (every request checks that its user exists); the
+    tokens are then marked revoked so the token list says so."""
+    access.require_admin(principal)
+    if user_id == principal.user_id:
+        raise Conflict("you cannot delete yourself; ask another admin")
+    user = accounts.get_user(principal.account_id, user_id)
+    accounts.delete_user(principal.account_id, user_id, acting_admin_id=principal.user_id)
+    at = now_ms()
+    revoked = [accounts.revoke_token(principal.account_id, t.token_id, at).token_id
+               for t in accounts.tokens_of_user(principal.account_id, user_id) if t.revoked_at is None]
+    return {"message": "User deleted successfully", "user": UserResponse.of(user).model_dump(),
+            "revokedTokenIds": revoked}
 
 
 def list_users(principal: Principal, limit: int, next_token: str | None) -> dict[str, Any]:
@@ -120,8 +136,9 @@ def revoke_token(principal: Principal, token_id: str) -> dict[str, Any]:
     return {"message": "API token revoked successfully", "token": TokenResponse.of(token).model_dump()}
 
 
-def authenticate(authorization: str | None) -> Principal:
-    """Resolve an Authorization header to the calling principal; any failure is a 401."""
+def authenticate(authorization: str | None) -> tuple[Principal, Account]:
+    """Resolve an Authorization header to the calling principal and its account (two reads: the
+    token, then its user and account together); any failure is a 401."""
     scheme, _, bearer = (authorization or "").strip().partition(" ")
     if scheme.lower() != "bearer" or not bearer.strip():
         raise Unauthorized("missing or malformed Authorization header; expected 'Bearer <token>'")
@@ -129,12 +146,8 @@ def authenticate(authorization: str | None) -> Principal:
     token = accounts.find_token(token_id) if token_id and secret else None
     if token is None or not hmac.compare_digest(token.secret_hash, _hash_secret(secret)):
         raise Unauthorized("invalid API token")
-    if token.revoked_at is not None:
-        raise Unauthorized("this API token has been revoked")
-    user = accounts.find_user(token.account_id, token.user_id)
-    if user is None:
-        raise Unauthorized("the user of this API token no longer exists")
-    return Principal(account_id=token.account_id, user_id=user.user_id, role=user.role, token_id=token.token_id)
+    claimed = Principal(account_id=token.account_id, user_id=token.user_id, role="member", token_id=token.token_id)
+    return access.confirm(claimed, token)
 
 
 def attach_usage_plan(account_id: str, usage_plan_id: str) -> dict[str, Any]:
@@ -142,10 +155,6 @@ def attach_usage_plan(account_id: str, usage_plan_id: str) -> dict[str, Any]:
     accounts.get_account(account_id)
     accounts.set_usage_key(account_id, usage_plans.create_account_key(account_id, usage_plan_id))
     return {"accountId": account_id, "usagePlanId": usage_plan_id}
-
-
-def usage_key(account_id: str) -> str | None:
-    return accounts.get_account(account_id).usage_key
 
 
 def bootstrap_account(account_name: str, admin_name: str, admin_email: str,

@@ -1,16 +1,13 @@
 """Per-account rate limits: two fixed windows (a minute and an hour), counted in the table."""
 
 import math
-import threading
 import time
 from dataclasses import dataclass
 
 from shared.errors import RateLimited
+from shared.models.domain import Account
 from shared.repository import rate_limits as repository
 from shared.settings import get_settings
-
-# How long a warm function reuses an account's limits: a change takes effect within this time.
-LIMITS_CACHE_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -32,33 +29,19 @@ class Quota:
                 "X-RateLimit-Reset": str(self.reset)}
 
 
-_cache: dict[str, tuple[float, Limits]] = {}
-_cache_lock = threading.Lock()
-
-
-def limits_for(account_id: str) -> Limits:
-    now = time.monotonic()
-    with _cache_lock:
-        cached = _cache.get(account_id)
-    if cached and cached[0] > now:
-        return cached[1]
+def limits_of(account: Account) -> Limits:
+    """The account's own limits where it has them, else the defaults: read with the caller's
+    credentials on every request, so a change takes effect at once."""
     settings = get_settings()
-    per_minute, per_hour = repository.get_overrides(account_id)
-    limits = Limits(per_minute or settings.rate_limit_per_minute, per_hour or settings.rate_limit_per_hour)
-    with _cache_lock:
-        _cache[account_id] = (now + LIMITS_CACHE_SECONDS, limits)
-    return limits
+    return Limits(account.rate_limit_per_minute or settings.rate_limit_per_minute,
+                  account.rate_limit_per_hour or settings.rate_limit_per_hour)
 
 
-def forget_cached_limits() -> None:
-    with _cache_lock:
-        _cache.clear()
-
-
-def consume(account_id: str, now: float | None = None) -> Quota:
+def consume(account: Account, now: float | None = None) -> Quota:
     """Count one request of the account; raises RateLimited (with the headers) when a window is full."""
     now = time.time() if now is None else now
-    limits = limits_for(account_id)
+    limits = limits_of(account)
+    account_id = account.account_id
     minute, hour = int(now // 60), int(now // 3600)
     minute_reset, hour_reset = (minute + 1) * 60, (hour + 1) * 3600
     try:

@@ -44,6 +44,9 @@ class Account(Domain):
     created_at: int
     usage_key: str | None = None
     """The account's key in the API's usage plan (deployed stacks only)."""
+    rate_limit_per_minute: int | None = None
+    rate_limit_per_hour: int | None = None
+    """The account's own rate limits; None where the default applies."""
 
 
 class Kanban(Domain):
@@ -104,12 +107,16 @@ class ApiToken(Domain):
 
 
 class Principal(Domain):
-    """Who is calling: what the authorizer established from the Bearer token."""
+    """Who is calling: what the authorizer established from the Bearer token, and what the functions
+    confirm against the table on every request (the token still valid, the user's current role and
+    kanban access)."""
 
     account_id: str
     user_id: str
     role: Role
     token_id: str
+    kanban_ids: frozenset[str] = frozenset()
+    """The kanbans a member may use (admins use every kanban of the account)."""
 
     @property
     def is_admin(self) -> bool:

@@ -1,5 +1,7 @@
 """Accounts, their users and their API tokens."""
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import Conflict, NotFound
@@ -15,6 +17,8 @@ def _account(item: dict[str, Any]) -> Account:
         default_kanban_id=item.get("defaultKanbanId"),
         created_at=item["createdAt"],
         usage_key=item.get("usageKey"),
+        rate_limit_per_minute=item.get("rateLimitPerMinute"),
+        rate_limit_per_hour=item.get("rateLimitPerHour"),
     )
 
 
@@ -78,7 +82,8 @@ def get_account(account_id: str) -> Account:
     return _account(item)
 
 
-def put_user(user: User, *, must_exist: bool) -> None:
+def put_user(user: User, *, must_exist: bool, acting_admin_id: str | None = None) -> None:
+    """Write a user; with acting_admin_id, only while that admin still is one (checked atomically)."""
     item = {
         "PK": keys.account_pk(user.account_id),
         "SK": keys.user_sk(user.user_id),
@@ -93,7 +98,10 @@ def put_user(user: User, *, must_exist: bool) -> None:
     }
     condition = "attribute_exists(PK)" if must_exist else "attribute_not_exists(PK)"
     failure = NotFound(f"user {user.user_id} not found") if must_exist else Conflict("user already exists")
-    dynamo.transact([dynamo.Write(dynamo.put(item, condition), failure)])
+    writes = [dynamo.Write(dynamo.put(item, condition), failure)]
+    if acting_admin_id is not None and acting_admin_id != user.user_id:
+        writes.append(_still_admin(user.account_id, acting_admin_id))
+    dynamo.transact(writes)
 
 
 def find_user(account_id: str, user_id: str) -> User | None:
@@ -139,6 +147,56 @@ def create_token(token: ApiToken) -> None:
     dynamo.transact([
         dynamo.Write(user_exists, NotFound(f"user {token.user_id} not found")),
         dynamo.Write(dynamo.put(item, "attribute_not_exists(PK)"), Conflict("token id collision")),
+    ])
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What decides a caller's rights, as the table holds it now; None for what does not exist."""
+
+    token: ApiToken | None
+    user: User | None
+    account: Account | None
+
+
+def credentials(account_id: str, user_id: str, token_id: str | None = None) -> Credentials:
+    """The user and account (and the token, when given) in one strongly consistent batch read."""
+    wanted = {"user": (keys.account_pk(account_id), keys.user_sk(user_id)),
+              "account": (keys.account_pk(account_id), keys.ACCOUNT_SK)}
+    if token_id is not None:
+        wanted["token"] = (keys.token_pk(token_id), keys.TOKEN_SK)
+    found = dynamo.batch_get(wanted.values())
+    token, user, account = (found.get(wanted.get(name, ("", ""))) for name in ("token", "user", "account"))
+    return Credentials(token=_token(token) if token else None, user=_user(user) if user else None,
+                       account=_account(account) if account else None)
+
+
+def tokens_of_user(account_id: str, user_id: str) -> Iterator[ApiToken]:
+    """Every token of one user, revoked ones included (reads the account's token list page by page)."""
+    cursor: dict[str, Any] | None = None
+    while True:
+        page = list_tokens(account_id, 100, cursor)
+        yield from (t for t in page.items if t.user_id == user_id)
+        if page.cursor is None:
+            return
+        cursor = page.cursor
+
+
+def _still_admin(account_id: str, user_id: str) -> dynamo.Write:
+    return dynamo.Write(
+        dynamo.condition_check(keys.account_pk(account_id), keys.user_sk(user_id), "#r = :admin",
+                               names={"#r": "role"}, values={":admin": "admin"}),
+        Conflict("this change would leave the account without an admin"),
+    )
+
+
+def delete_user(account_id: str, user_id: str, acting_admin_id: str) -> None:
+    """Delete a user, in one transaction with the check that the acting admin still is one, so an
+    account always keeps an admin however admins change each other concurrently."""
+    dynamo.transact([
+        dynamo.Write(dynamo.delete(keys.account_pk(account_id), keys.user_sk(user_id), "attribute_exists(PK)"),
+                     NotFound(f"user {user_id} not found")),
+        _still_admin(account_id, acting_admin_id),
     ])
 
 

@@ -7,6 +7,8 @@ and indexes cannot drift apart.
 from functools import lru_cache
 from typing import Any
 
+from shared import request_budget
+from shared.errors import ServiceUnavailable
 from shared.settings import get_settings
 
 PK, SK = "PK", "SK"
@@ -62,16 +64,38 @@ def create_table(client: Any, table_name: str) -> None:
     )
 
 
+class StorageUnavailable(ServiceUnavailable):
+    """DynamoDB did not answer in time (or at all); whether a write was applied is unknown."""
+
+
+# Tight enough that a request's last call ends inside the functions' timeout (see request_budget).
+_CLIENT_CONFIG = {"connect_timeout": 1, "read_timeout": 2, "retries": {"total_max_attempts": 2, "mode": "standard"}}
+
+
+def _refuse_when_budget_spent(**_: Any) -> None:
+    if request_budget.spent():
+        raise StorageUnavailable("the database is not answering in time; retry shortly")
+
+
+def _as_unavailable(exception: Exception, **_: Any) -> None:
+    from botocore.exceptions import ConnectionError, HTTPClientError
+
+    if isinstance(exception, ConnectionError | HTTPClientError):
+        raise StorageUnavailable("the database is not answering in time; retry shortly") from exception
+
+
 @lru_cache(maxsize=1)
 def dynamodb_client() -> Any:
-    """The process's DynamoDB client, built on first use and reused by warm invocations."""
+    """The process's DynamoDB client, built on first use and reused by warm invocations. Every attempt
+    honours the request's budget, and timeouts or unreachable endpoints become StorageUnavailable."""
     import boto3
     from botocore.config import Config
 
     settings = get_settings()
-    return boto3.client(
-        "dynamodb",
-        region_name=settings.aws_region,
-        endpoint_url=settings.dynamodb_endpoint_url,
-        config=Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=2, read_timeout=5),
+    client = boto3.client(
+        "dynamodb", region_name=settings.aws_region, endpoint_url=settings.dynamodb_endpoint_url,
+        config=Config(**_CLIENT_CONFIG),
     )
+    client.meta.events.register("before-send.dynamodb", _refuse_when_budget_spent)
+    client.meta.events.register("after-call-error.dynamodb", _as_unavailable)
+    return client

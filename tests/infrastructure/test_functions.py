@@ -119,15 +119,15 @@ def test_each_route_group_reaches_exactly_its_partitions(cfn, group):
     assert _allowed_prefixes(statements, writable=False) == _prefixes(access.writes + access.reads)
 
 
-def test_records_function_never_reaches_token_partitions(cfn):
+def test_records_function_only_reads_token_partitions(cfn):
     statements = policy_statements(cfn, function_id(cfn, ROUTE_GROUP_HANDLERS["records"]))
     table_statements = _table_statements(cfn, ROUTE_GROUP_HANDLERS["records"])
 
     assert table_statements
-    assert all(not leading_keys(s) & _prefixes(["token"]) for s in table_statements)
     assert all(not dynamodb_actions(s) or s["Resource"] != "*" for s in statements)
+    # Tokens, users and accounts are read to confirm the caller on every request.
     assert _allowed_prefixes(table_statements, writable=False) == _prefixes(["account", "record", "channel", "counts",
-                                                                             "rate"])
+                                                                             "rate", "token"])
     # Users, kanbans and limits live in the account partitions: the records function only reads them.
     assert _allowed_prefixes(table_statements, writable=True) == _prefixes(["record", "channel", "counts", "rate"])
 
@@ -165,9 +165,8 @@ def test_indexer_reads_the_stream_but_cannot_touch_the_table(cfn):
 def test_a_group_without_an_entry_gets_read_only_access():
     access = access_for("a-group-added-later")
 
-    assert access.reads == READ_ONLY.reads
+    assert access.reads == (*READ_ONLY.reads, "token")
     assert access.writes == ("rate",)
-    assert "token" not in access.reads
 
 
 def test_read_only_groups_write_only_their_request_counters():

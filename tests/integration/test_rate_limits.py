@@ -7,6 +7,13 @@ import pytest
 from shared.admin_cli import main as crm_admin
 from shared.logic import rate_limits
 from shared.logic.admin import bootstrap_account
+from shared.models.domain import Account
+from shared.repository.accounts import get_account
+
+
+def current(account: dict) -> Account:
+    """The account as the table holds it now (limits included)."""
+    return get_account(account["accountId"])
 
 
 def test_successful_responses_carry_the_headers(api):
@@ -24,7 +31,6 @@ def test_every_route_group_counts(api, account, search_settings):
 
 def test_exceeding_the_limit_is_a_403_with_headers_and_performs_nothing(api, account):
     rate_limits.set_limits(account["accountId"], per_minute=3, per_hour=None)
-    rate_limits.forget_cached_limits()
     for _ in range(3):
         assert api.post("/crm/records", {"title": "counted"}).status == 201
 
@@ -35,7 +41,6 @@ def test_exceeding_the_limit_is_a_403_with_headers_and_performs_nothing(api, acc
     assert refused.headers["X-RateLimit-Limit"] == "3" and refused.headers["X-RateLimit-Remaining"] == "0"
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
     rate_limits.reset_limits(account["accountId"])
-    rate_limits.forget_cached_limits()
     titles = [r["title"] for r in api.get("/crm/records").json()["items"]]
     assert titles == ["counted"] * 3
 
@@ -52,12 +57,12 @@ def test_the_minute_window_resets_at_its_boundary(account):
     rate_limits.set_limits(account["accountId"], per_minute=2, per_hour=100)
     start = 1_800_000_000.0  # a minute boundary
     for second in (0, 30):
-        rate_limits.consume(account["accountId"], now=start + second)
+        rate_limits.consume(current(account), now=start + second)
     with pytest.raises(rate_limits.RateLimited) as refused:
-        rate_limits.consume(account["accountId"], now=start + 59.5)
+        rate_limits.consume(current(account), now=start + 59.5)
     assert refused.value.headers["Retry-After"] == "1"
 
-    quota = rate_limits.consume(account["accountId"], now=start + 60)
+    quota = rate_limits.consume(current(account), now=start + 60)
 
     assert (quota.remaining, quota.reset) == (1, int(start) + 120)
 
@@ -66,20 +71,17 @@ def test_the_hour_window_holds_across_minutes(account):
     rate_limits.set_limits(account["accountId"], per_minute=10, per_hour=3)
     hour = 1_800_000_000.0 - 1_800_000_000.0 % 3600
     for minute in range(3):
-        rate_limits.consume(account["accountId"], now=hour + 60 * minute)
+        rate_limits.consume(current(account), now=hour + 60 * minute)
     with pytest.raises(rate_limits.RateLimited) as refused:
-        rate_limits.consume(account["accountId"], now=hour + 600)
+        rate_limits.consume(current(account), now=hour + 600)
     assert "per hour" in refused.value.message and refused.value.headers["Retry-After"] == "3000"
-    assert rate_limits.consume(account["accountId"], now=hour + 3600).remaining == 2
+    assert rate_limits.consume(current(account), now=hour + 3600).remaining == 2
 
 
-def test_changed_limits_apply_once_the_cache_expires(account, monkeypatch):
-    assert rate_limits.limits_for(account["accountId"]).per_minute == 120
+def test_changed_limits_apply_to_the_very_next_request(api, account):
+    assert api.get("/kanbans").headers["X-RateLimit-Limit"] == "120"
     rate_limits.set_limits(account["accountId"], per_minute=500, per_hour=None)
-    assert rate_limits.limits_for(account["accountId"]).per_minute == 120  # still cached
-    later = rate_limits.time.monotonic() + rate_limits.LIMITS_CACHE_SECONDS + 1
-    monkeypatch.setattr(rate_limits.time, "monotonic", lambda: later)
-    assert rate_limits.limits_for(account["accountId"]) == rate_limits.Limits(500, 3000)
+    assert api.get("/kanbans").headers["X-RateLimit-Limit"] == "500"
 
 
 def test_crm_admin_limits(account, capsys):
