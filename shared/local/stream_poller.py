@@ -1,6 +1,7 @@
 """Reads the table's DynamoDB stream and invokes the indexer with events of Lambda's shape, the way
-Lambda's event source mapping does: in order per shard, and when the indexer reports failed items,
-again from the first failed one (with a growing pause) until it succeeds."""
+Lambda's event source mapping does: in order per shard, only the changes its event filter lets through
+(record items), and when the indexer reports failed items, again from the first failed one (with a
+growing pause) until it succeeds."""
 
 import logging
 import threading
@@ -8,15 +9,30 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from shared.repository.keys import PARTITION_PREFIXES, RECORD_SK
+from shared.repository.table import PK, SK
+
 log = logging.getLogger("stream")
 BATCH_SIZE = 100
 
 
+def is_record_change(record: dict[str, Any]) -> bool:
+    """What the deployed event filter passes: changes of record items (the filter matches SK = RECORD)."""
+    keys = record["dynamodb"]["Keys"]
+    return (keys.get(SK, {}).get("S") == RECORD_SK
+            and keys.get(PK, {}).get("S", "").startswith(PARTITION_PREFIXES["record"]))
+
+
 class StreamPoller:
-    def __init__(self, streams_client: Any, stream_arn: str, invoke: Callable[[dict[str, Any]], dict[str, Any]]):
+    """`on_consumed(shard_id, sequence_number)`, if given, learns that every change of the shard up to
+    that sequence number has been delivered or filtered out, so the stream may forget it."""
+
+    def __init__(self, streams_client: Any, stream_arn: str, invoke: Callable[[dict[str, Any]], dict[str, Any]],
+                 on_consumed: Callable[[str, str], None] | None = None):
         self._client = streams_client
         self._arn = stream_arn
         self._invoke = invoke
+        self._on_consumed = on_consumed
         self._last_sequence: dict[str, str] = {}
         self._pending: dict[str, list[dict[str, Any]]] = {}
 
@@ -27,11 +43,12 @@ class StreamPoller:
             change["ApproximateCreationDateTime"] = created.timestamp()
         return {**record, "dynamodb": change, "eventSourceARN": self._arn}
 
-    def _fetch(self, shard_id: str) -> None:
+    def _fetch(self, shard_id: str) -> int:
         """Read what follows the last record fetched; a fresh iterator each time, so the poller follows
-        the shard wherever the table keeps it."""
+        the shard wherever the table keeps it. Changes the event filter drops never become pending;
+        returns how many it dropped."""
         if len(self._pending.get(shard_id, [])) >= BATCH_SIZE:
-            return
+            return 0
         last = self._last_sequence.get(shard_id)
         position = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": last} if last else {
             "ShardIteratorType": "TRIM_HORIZON"}
@@ -39,16 +56,25 @@ class StreamPoller:
         records = self._client.get_records(ShardIterator=iterator["ShardIterator"], Limit=BATCH_SIZE)["Records"]
         if records:
             self._last_sequence[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
-            self._pending.setdefault(shard_id, []).extend(self._event_record(r) for r in records)
+        passed = [self._event_record(r) for r in records if is_record_change(r)]
+        self._pending.setdefault(shard_id, []).extend(passed)
+        return len(records) - len(passed)
+
+    def _consumed(self, shard_id: str, sequence_number: str) -> None:
+        if self._on_consumed is not None:
+            self._on_consumed(shard_id, sequence_number)
 
     def poll_once(self) -> int:
-        """Deliver what the stream holds now; returns how many changes were indexed."""
-        delivered = 0
+        """Deliver what the stream holds now; returns how many changes it got through (indexed or
+        filtered out)."""
+        progress = 0
         for shard in self._client.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]:
             shard_id = shard["ShardId"]
-            self._fetch(shard_id)
+            progress += self._fetch(shard_id)
             batch = self._pending.get(shard_id, [])[:BATCH_SIZE]
             if not batch:
+                if shard_id in self._last_sequence:
+                    self._consumed(shard_id, self._last_sequence[shard_id])
                 continue
             response = self._invoke({"Records": batch}) or {}
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
@@ -56,18 +82,22 @@ class StreamPoller:
             # Like Lambda: everything before the first failed record is done; the rest comes again.
             done = next((i for i, s in enumerate(sequences) if s in failed), len(batch))
             self._pending[shard_id] = self._pending[shard_id][done:]
-            delivered += done
+            progress += done
+            if not self._pending[shard_id]:
+                self._consumed(shard_id, self._last_sequence[shard_id])
+            elif done:
+                self._consumed(shard_id, sequences[done - 1])
             if failed:
                 raise RuntimeError(f"the indexer failed {len(failed)} of {len(batch)} changes; retrying")
-        return delivered
+        return progress
 
     def drain(self, attempts: int = 50) -> int:
         """Poll until the stream has nothing left to deliver (tests and tools)."""
         total = 0
         for _ in range(attempts):
-            delivered = self.poll_once()
-            total += delivered
-            if delivered == 0:
+            progress = self.poll_once()
+            total += progress
+            if progress == 0:
                 return total
         return total
 
@@ -75,9 +105,9 @@ class StreamPoller:
         pause = idle_seconds
         while not stop.is_set():
             try:
-                delivered = self.poll_once()
+                progress = self.poll_once()
                 pause = idle_seconds
-                if delivered == 0:
+                if progress == 0:
                     stop.wait(idle_seconds)
             except Exception as error:
                 log.warning("%s (next try in %.1fs)", error, pause)

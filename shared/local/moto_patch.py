@@ -1,0 +1,215 @@
+"""Keeps the embedded DynamoDB (moto) fast and small when it lives long, as the local stack does.
+
+Written against moto 5.2.5. Drop each part once moto fixes it upstream:
+
+- `transact_write_items` deep-copies every table it touches (stream shard included) to roll back on
+  failure, so each transaction costs time and memory in proportion to the whole table. Here only the
+  items the transaction names are copied, and a failed transaction restores exactly those (and any
+  partition moto created while looking them up) and drops the stream records it added. moto derives
+  index (GSI/LSI) results from the items on every query, so restoring the items restores them too.
+- A stream shard keeps every record forever. Here it keeps its records in a `StreamRecords` list that
+  `trim_stream` can shorten once a consumer has them; sequence numbers and iterators stay as they were.
+- The streams backend keeps every shard iterator it ever handed out (a poller makes two per poll). Here
+  it keeps the most recent `KEPT_SHARD_ITERATORS`.
+
+`apply()` refuses (raises `MotoInternalsChanged`) if the moto internals it relies on are missing, and
+warns if moto is not the version it was written against.
+"""
+
+import copy
+import importlib.metadata
+import inspect
+import threading
+import types
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+import moto.dynamodb.models as dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.table import StreamShard, Table
+from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+
+WRITTEN_FOR_MOTO = "5.2.5"
+KEPT_SHARD_ITERATORS = 1000
+_applied = False
+_apply_lock = threading.Lock()
+
+
+class MotoInternalsChanged(RuntimeError):
+    """moto no longer has what the patch replaces: check whether it is still needed, and update it."""
+
+
+class StreamRecords:
+    """A stream shard's records that can drop a prefix, indexed as if nothing had been dropped.
+
+    moto numbers a record `len(records) + starting sequence` and reads `records[start:end]` by position,
+    so length and slices count every record ever added; slices start at the oldest record kept. The lock
+    lets a consumer in another thread trim while the server appends.
+    """
+
+    def __init__(self, records: Iterable[Any] = ()):
+        self._kept = list(records)
+        self._dropped = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._dropped + len(self._kept)
+
+    def __getitem__(self, positions: slice) -> list[Any]:
+        with self._lock:
+            start = max((positions.start or 0) - self._dropped, 0)
+            stop = None if positions.stop is None else max(positions.stop - self._dropped, 0)
+            return self._kept[start:stop]
+
+    def __iter__(self):
+        return iter(self[:])
+
+    def append(self, record: Any) -> None:
+        with self._lock:
+            self._kept.append(record)
+
+    @property
+    def kept(self) -> int:
+        with self._lock:
+            return len(self._kept)
+
+    def drop_before(self, position: int) -> None:
+        """Forget the records before this position (counted from the first record ever added)."""
+        with self._lock:
+            count = min(max(position - self._dropped, 0), len(self._kept))
+            del self._kept[:count]
+            self._dropped += count
+
+    def truncate(self, length: int) -> None:
+        """Forget the records from this position on (the ones a failed transaction added)."""
+        with self._lock:
+            del self._kept[max(length - self._dropped, 0):]
+
+
+class _BoundedIterators(dict):
+    """The streams backend's shard iterators, the oldest forgotten beyond KEPT_SHARD_ITERATORS."""
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        while len(self) > KEPT_SHARD_ITERATORS:
+            del self[next(iter(self))]
+
+
+class _TransactionSnapshot:
+    """The items a transaction names, copied before it runs, and the length of each table's stream."""
+
+    def __init__(self, backend: DynamoDBBackend, transact_items: list[dict[str, Any]]):
+        self._items: list[tuple[Table, DynamoType, DynamoType | None, bool, Item | None]] = []
+        self._stream_lengths: dict[int, tuple[StreamShard, int]] = {}
+        for operation in transact_items:
+            for kind, request in operation.items():
+                table = backend.tables.get(request.get("TableName"))
+                key = request.get("Item" if kind == "Put" else "Key")
+                if table is not None and isinstance(key, dict) and all(a in key for a in table.table_key_attrs):
+                    self._take(table, key)
+                # else moto rejects the operation without writing anything
+
+    def _take(self, table: Table, key: dict[str, Any]) -> None:
+        hash_key = DynamoType(key[table.hash_key_attr])
+        range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+        partition = table.items.get(hash_key)  # .get, unlike [], does not create the partition
+        item = partition.get(range_key) if range_key is not None and partition is not None else partition
+        self._items.append((table, hash_key, range_key, partition is not None, copy.deepcopy(item)))
+        if table.stream_shard is not None:
+            self._stream_lengths.setdefault(id(table), (table.stream_shard, len(table.stream_shard.items)))
+
+    def restore(self) -> None:
+        for table, hash_key, range_key, partition_existed, item in reversed(self._items):
+            if not partition_existed:
+                table.items.pop(hash_key, None)
+            elif table.range_key_attr is None:
+                table.items[hash_key] = item
+            elif item is None:
+                table.items[hash_key].pop(range_key, None)
+            else:
+                table.items[hash_key][range_key] = item
+        for shard, length in self._stream_lengths.values():
+            if isinstance(shard.items, StreamRecords):
+                shard.items.truncate(length)
+            else:
+                del shard.items[length:]
+
+
+def _deepcopy_sharing_tables(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """moto's deepcopy, except that a Table is returned as is (its snapshot is _TransactionSnapshot)."""
+    return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+def check_internals() -> None:
+    version = importlib.metadata.version("moto")
+    if version != WRITTEN_FOR_MOTO:
+        warnings.warn(f"shared.local.moto_patch was written for moto {WRITTEN_FOR_MOTO}, found {version}: "
+                      "check that moto still needs it and that it still fits", stacklevel=3)
+    transaction_source = inspect.getsource(DynamoDBBackend.transact_write_items)
+    stream_add_source = inspect.getsource(StreamShard.add)
+    expected = {
+        "DynamoDBBackend.transact_write_items deep-copies whole tables": "copy.deepcopy(" in transaction_source
+        and "original_table_state" in transaction_source,
+        "moto.dynamodb.models imports the copy module": dynamodb_models.copy is copy,
+        "StreamShard numbers records by len(self.items)": "len(self.items)" in stream_add_source,
+        "StreamShard reads records by position": "self.items[start:end]" in inspect.getsource(StreamShard.get),
+        "Table keeps items in a dict of partitions": "self.items = defaultdict(dict)" in inspect.getsource(
+            Table.__init__),
+        "DynamoDBStreamsBackend keeps shard_iterators": "self.shard_iterators" in inspect.getsource(
+            DynamoDBStreamsBackend.__init__),
+    }
+    missing = [what for what, holds in expected.items() if not holds]
+    if missing:
+        raise MotoInternalsChanged(f"moto {version} changed what shared.local.moto_patch relies on: "
+                                   + "; ".join(missing))
+
+
+def apply() -> None:
+    """Patch moto in this process (idempotent); every table and streams backend made afterwards is patched."""
+    global _applied
+    with _apply_lock:
+        if _applied:
+            return
+        check_internals()
+        original_transact = DynamoDBBackend.transact_write_items
+        original_shard_init = StreamShard.__init__
+        original_streams_init = DynamoDBStreamsBackend.__init__
+
+        def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+            snapshot = _TransactionSnapshot(self, transact_items)
+            try:
+                original_transact(self, transact_items)
+            except BaseException:
+                snapshot.restore()
+                raise
+
+        def shard_init(self: StreamShard, *args: Any, **kwargs: Any) -> None:
+            original_shard_init(self, *args, **kwargs)
+            self.items = StreamRecords(self.items)
+
+        def streams_init(self: DynamoDBStreamsBackend, *args: Any, **kwargs: Any) -> None:
+            original_streams_init(self, *args, **kwargs)
+            self.shard_iterators = _BoundedIterators(self.shard_iterators)
+
+        dynamodb_models.copy = types.SimpleNamespace(**{**vars(copy), "deepcopy": _deepcopy_sharing_tables})
+        DynamoDBBackend.transact_write_items = transact_write_items
+        StreamShard.__init__ = shard_init
+        DynamoDBStreamsBackend.__init__ = streams_init
+        _applied = True
+
+
+def trim_stream(stream_arn: str, shard_id: str, through_sequence_number: str) -> None:
+    """Drop the shard's records up to and including this sequence number (a consumer has them).
+
+    Does nothing on a shard the patch did not make (a table created before `apply()`).
+    """
+    _, _, _, region, account, resource = stream_arn.split(":", 5)
+    table = dynamodb_backends[account][region].get_table(resource.split("/")[1])
+    shard = table.stream_shard
+    if shard is None or shard.id != shard_id:
+        raise ValueError(f"{stream_arn} has no shard {shard_id}")
+    if isinstance(shard.items, StreamRecords):
+        shard.items.drop_before(int(through_sequence_number) - shard.starting_sequence_number + 1)
