@@ -71,13 +71,15 @@ def _progress_bar(phase: str, done: int, total: int) -> None:
     sys.stderr.flush()
 
 
-def _reindex(args: argparse.Namespace) -> dict:
+def _search_index(args: argparse.Namespace):
+    """The index the options name; by default the local stack's Typesense (TYPESENSE_URL when it uses
+    one of its own, else the bundled server on TYPESENSE_PORT)."""
     from shared.local.typesense import LOCAL_TYPESENSE_API_KEY
-    from shared.logic.indexing import rebuild
     from shared.search.index import search_index
 
-    if args.typesense_nodes:
-        os.environ["TYPESENSE_NODES"] = args.typesense_nodes
+    os.environ["TYPESENSE_NODES"] = (args.typesense_nodes or os.environ.get("TYPESENSE_NODES")
+                                     or os.environ.get("TYPESENSE_URL")
+                                     or f"http://127.0.0.1:{os.environ.get('TYPESENSE_PORT', '8108')}")
     if args.typesense_api_key_secret_arn:
         os.environ["TYPESENSE_API_KEY_SECRET_ARN"] = args.typesense_api_key_secret_arn
     elif not os.environ.get("TYPESENSE_API_KEY") and not os.environ.get("TYPESENSE_API_KEY_SECRET_ARN"):
@@ -85,7 +87,19 @@ def _reindex(args: argparse.Namespace) -> dict:
     os.environ["TYPESENSE_COLLECTION"] = args.collection
     _reset_caches()
     search_index.cache_clear()
-    return rebuild(search_index(), _progress_bar)
+    return search_index()
+
+
+def _reindex(args: argparse.Namespace) -> dict:
+    from shared.logic.indexing import rebuild
+
+    return rebuild(_search_index(args), _progress_bar)
+
+
+def _verify_index(args: argparse.Namespace) -> dict:
+    from shared.logic.index_verification import verify
+
+    return verify(_search_index(args), args.account_id, args.repair)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,18 +122,29 @@ def build_parser() -> argparse.ArgumentParser:
                            help="the deployed stack's UsagePlanId output: gives the account its API key there")
     bootstrap.set_defaults(run=_bootstrap)
 
+    search = argparse.ArgumentParser(add_help=False)
+    search.add_argument("--typesense-nodes", help="comma-separated Typesense URLs (default: TYPESENSE_NODES, "
+                        "else the local stack's: TYPESENSE_URL or http://127.0.0.1:${TYPESENSE_PORT:-8108})")
+    search.add_argument("--typesense-api-key-secret-arn",
+                        help="Secrets Manager secret holding the Typesense admin key "
+                             "(default: TYPESENSE_API_KEY, or the local stack's key)")
+    search.add_argument("--collection", default=os.environ.get("TYPESENSE_COLLECTION", "crm-records"),
+                        help="the alias searches read (default: crm-records)")
+
     reindex = commands.add_parser(
-        "reindex", parents=[connection],
+        "reindex", parents=[connection, search],
         help="rebuild the search index from the table into a new collection and switch the alias to it",
     )
-    reindex.add_argument("--typesense-nodes", help="comma-separated Typesense URLs (default: the local stack's, "
-                         "or TYPESENSE_NODES)")
-    reindex.add_argument("--typesense-api-key-secret-arn",
-                         help="Secrets Manager secret holding the Typesense admin key "
-                              "(default: TYPESENSE_API_KEY, or the local stack's key)")
-    reindex.add_argument("--collection", default=os.environ.get("TYPESENSE_COLLECTION", "crm-records"),
-                         help="the alias searches read (default: crm-records)")
     reindex.set_defaults(run=_reindex)
+
+    verify_index = commands.add_parser(
+        "verify-index", parents=[connection, search],
+        help="compare the table's records with the search index, per account, and list the differences "
+             "(missing from the index, stale in the index, not in the table); --repair fixes them",
+    )
+    verify_index.add_argument("--account-id", help="check only this account (default: every account)")
+    verify_index.add_argument("--repair", action="store_true", help="fix the differences found")
+    verify_index.set_defaults(run=_verify_index)
 
     limits = commands.add_parser(
         "limits", parents=[connection],

@@ -29,6 +29,8 @@ ROUTE_GROUP_HANDLERS: dict[str, str] = {
 AUTHORIZER_HANDLER = "functions.authorizer.handler:handler"
 # Fed by the table's stream, not by a route.
 INDEXER_HANDLER = "functions.indexer.handler:handler"
+# Run on a schedule: checks the search index against the table and repairs it.
+VERIFIER_HANDLER = "functions.verifier.handler:handler"
 # How long API Gateway (and the local gateway) reuse an authorizer result for a token. The result only
 # identifies the token: every function confirms the token and its user against the table on each
 # request, so a revocation or a change of rights takes effect at once.

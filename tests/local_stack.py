@@ -60,6 +60,8 @@ def local_stack(work_dir: Path, environment: dict[str, str] | None = None) -> It
     dynamodb_port = free_port()
     log_path = work_dir / "stack.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TABLE_", "DYNAMODB_", "TYPESENSE_"))}
+    if os.environ.get("TYPESENSE_URL"):  # a Typesense of the developer's own (where the bundled one cannot run)
+        env |= {k: os.environ[k] for k in ("TYPESENSE_URL", "TYPESENSE_API_KEY") if k in os.environ}
     env |= {"PORT": str(free_port()), "DYNAMODB_PORT": str(dynamodb_port), "TYPESENSE_PORT": str(free_port()),
             "LOCAL_DATA_DIR": str(work_dir / "data"), "PYTHONUNBUFFERED": "1", **(environment or {})}
     with open(log_path, "wb") as log:

@@ -1,6 +1,6 @@
-"""DynamoDB Streams -> search index. The batch is written to the index in bulk; changes that failed are
-reported as partial batch failures, so the stream delivers them (and what follows them in the shard)
-again while the rest of the batch counts as done."""
+"""DynamoDB Streams -> search index. The batch is written to the index in bulk. When the engine is
+unreachable the batch is reported failed, so the stream delivers it again; a document the engine
+refuses for good is kept for the index verifier to repair, so it never holds back its shard."""
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response

@@ -10,6 +10,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -19,7 +20,7 @@ from pydantic import BaseModel, Field
 from shared.local.dynamodb import EmbeddedDynamoDB
 from shared.local.gateway import LocalGateway
 from shared.local.stream_poller import StreamPoller
-from shared.local.typesense import LOCAL_TYPESENSE_API_KEY, TypesenseServer
+from shared.local.typesense import LOCAL_TYPESENSE_API_KEY, TypesenseConnection, TypesenseServer, external_typesense
 from shared.routes import AUTHORIZER_CACHE_SECONDS, INDEXER_HANDLER
 
 
@@ -36,7 +37,7 @@ class LocalStackSettings(BaseModel):
     table_name: str = Field(default="crm-local", alias="TABLE_NAME")
 
 
-def _function_environment(settings: LocalStackSettings, endpoint_url: str, typesense: TypesenseServer,
+def _function_environment(settings: LocalStackSettings, endpoint_url: str, typesense: TypesenseConnection,
                           search_key: str) -> dict[str, str]:
     """What the functions' settings read; the worker processes inherit it."""
     return {
@@ -59,19 +60,48 @@ def _stop(*_: object) -> None:
     raise KeyboardInterrupt
 
 
+def _require_free_ports(host: str, ports: dict[str, int]) -> None:
+    """Stop with one line naming the variable to change when a port is taken."""
+    for variable, port in ports.items():
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                raise SystemExit(f"port {port} is in use; set {variable} to another port") from None
+
+
+def _repair_index() -> None:
+    """After Typesense restarted: re-index, for every account, whatever it lost."""
+    from shared.logic.index_verification import repair_all
+    from shared.search.index import search_index
+
+    result = repair_all(search_index())
+    logging.getLogger("typesense").warning("index checked after the restart: %d documents repaired",
+                                           result.differences)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     for noisy in ("werkzeug", "httpx", "botocore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = LocalStackSettings.model_validate(dict(os.environ))
+    external = external_typesense()
+    _require_free_ports(settings.host, {"PORT": settings.port, "DYNAMODB_PORT": settings.dynamodb_port,
+                                        **({} if external else {"TYPESENSE_PORT": settings.typesense_port})})
     signal.signal(signal.SIGTERM, _stop)
     dynamodb = EmbeddedDynamoDB(settings.host, settings.dynamodb_port).start()
-    # The table lives in memory, so the index starts empty too.
-    typesense = TypesenseServer(settings.data_dir / "typesense", settings.typesense_port, LOCAL_TYPESENSE_API_KEY)
+    # The table lives in memory, so the index starts empty too. The bundled server is supervised (restarted
+    # if it dies); one of the developer's own (TYPESENSE_URL) is theirs to run.
+    bundled = None if external else TypesenseServer(settings.data_dir / "typesense", settings.typesense_port,
+                                                    LOCAL_TYPESENSE_API_KEY)
+    typesense: TypesenseConnection = external or bundled  # type: ignore[assignment]
     stop_polling = threading.Event()
     gateway = None
     try:
-        typesense.start(fresh=True)
+        if bundled:
+            bundled.start(fresh=True)
+            logging.getLogger("typesense").info("Typesense pid %s on %s", bundled.pid, bundled.url)
         os.environ.update(_function_environment(settings, dynamodb.endpoint_url, typesense,
                                                 typesense.create_search_key()))
 
@@ -81,6 +111,8 @@ def main() -> None:
         from shared.search.index import search_index
 
         create_table(dynamodb_client(), settings.table_name)
+        if external:
+            search_index().drop()
         search_index().ensure_ready()
         demo = seed_demo_account()
         gateway = LocalGateway(settings.host, settings.port, settings.workers, settings.authorizer_cache_seconds)
@@ -90,7 +122,11 @@ def main() -> None:
                               lambda event: gateway.invoke(INDEXER_HANDLER, event),
                               lambda shard_id, sequence: dynamodb.trim_stream(stream_arn, shard_id, sequence))
         threading.Thread(target=poller.run, args=(stop_polling,), name="stream-poller", daemon=True).start()
+        if bundled:
+            threading.Thread(target=bundled.supervise, args=(stop_polling, _repair_index), name="typesense-supervisor",
+                             daemon=True).start()
         base_url = f"http://{settings.host}:{gateway.port}"
+        ready = {"baseUrl": base_url, "typesenseUrl": typesense.url, "typesensePid": bundled and bundled.pid, **demo}
         print(
             f"\nCRM API running on {base_url}\n"
             f"  DynamoDB {dynamodb.endpoint_url} (table {settings.table_name}), Typesense {typesense.url}\n"
@@ -98,7 +134,7 @@ def main() -> None:
             f"Demo admin token: {demo['token']}\n\n"
             f"Try:\n  curl -s {base_url}/kanbans -H \"Authorization: Bearer {demo['token']}\"\n"
             f"  curl -s \"{base_url}/crm/search?q=john\" -H \"Authorization: Bearer {demo['token']}\"\n\n"
-            f"READY {json.dumps({'baseUrl': base_url, **demo})}\n",
+            f"READY {json.dumps(ready)}\n",
             flush=True,
         )
         gateway.serve_forever()
@@ -108,7 +144,8 @@ def main() -> None:
         stop_polling.set()
         if gateway is not None:
             gateway.shutdown()
-        typesense.stop()
+        if bundled:
+            bundled.stop()
         dynamodb.stop()
 
 

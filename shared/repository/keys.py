@@ -16,6 +16,8 @@ PARTITION_PREFIXES = {
     "channel": "CHANNEL#",
     "counts": "COUNTS#",  # a kanban's records per status, kept by every record write
     "rate": "RATE#",  # request counters of the rate limiter
+    # REPAIR#<account>: changes the search engine refused, to repair; REPAIRS: the index verifier's resume point
+    "repair": "REPAIR",
 }
 
 
@@ -141,3 +143,15 @@ def list_scope(account_id: str, kanban_id: str | None, status: str | None, user_
         index = {(False, False): "GSI1", (True, True): "GSI2", (False, True): "GSI3", (True, False): "GSI4"}
     name = index[(kanban_id is not None, status is not None)]
     return ListScope(name, keys[f"{name}PK"])
+
+
+def refused_change_key(account_id: str, record_id: str) -> tuple[str, str]:
+    """A record whose change the search engine refused; the index verifier repairs it."""
+    return refused_changes_pk(account_id), f"RECORD#{record_id}"
+
+
+def refused_changes_pk(account_id: str) -> str:
+    return f"REPAIR#{account_id}"
+
+
+VERIFIER_CURSOR_KEY = ("REPAIRS", "CURSOR")

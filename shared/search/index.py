@@ -1,17 +1,19 @@
 """The search index: the only code that talks to Typesense.
 
-Documents live in a collection behind an alias (reads and writes go through the alias, so a rebuild
-can switch collections with no downtime). Each document carries the record's version, and a write
-never replaces a document with an older version of the same record, whatever order deliveries,
-retries or rebuilds bring.
+Documents live in a collection behind an alias, so a rebuild can switch collections with no downtime.
+Searches read through the alias; writes go to the collection the alias points at, resolved and kept
+for WRITE_TARGET_TTL_SECONDS (Typesense 0.24 loses, on restart, every document written through an
+alias). Each document carries the record's version, and a write never replaces a document with an
+older version of the same record, whatever order deliveries, retries or rebuilds bring.
 """
 
 import contextlib
 import json
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from shared.errors import ServiceUnavailable
@@ -23,12 +25,19 @@ from shared.settings import get_settings
 TOKEN_SEPARATORS = ["@", ".", "-", "_", "+", "/", ":"]
 MAX_PER_PAGE = 250
 _MAX_SEARCHES_PER_REQUEST = 20
+_T = TypeVar("_T")
 # Record document ids are about 60 characters; 40 of them keep a delete's query string under 4,000.
 _IDS_PER_DELETE = 40
+# How long a writer keeps using the collection it resolved behind the alias before it asks again.
+WRITE_TARGET_TTL_SECONDS = 2.0
 
 
 class SearchUnavailable(ServiceUnavailable):
     """Typesense cannot be reached or answered with a server error."""
+
+
+class _CollectionGone(Exception):
+    """The collection a write resolved was dropped meanwhile (a rebuild switched the alias)."""
 
 
 def _request_errors() -> tuple[type[Exception], ...]:
@@ -140,7 +149,7 @@ class TypesenseIndex:
         self.client = self._client(api_key)
         self._search_key = search_key
         self._scoped_clients: dict[str, Any] = {}
-        self._ready = False
+        self._write_target: tuple[str, float] | None = None  # (collection, when resolved: monotonic seconds)
 
     def _client(self, api_key: str) -> Any:
         return self._typesense.Client({
@@ -164,18 +173,43 @@ class TypesenseIndex:
 
     def ensure_ready(self) -> None:
         """Create the first collection and the alias if the alias does not exist yet."""
-        if self._ready:
-            return
+        self.write_collection()
+
+    def _resolve_write_target(self) -> str:
         from typesense import exceptions
 
         try:
-            self._call(self.client.aliases[self.alias].retrieve)
+            return self._call(self.client.aliases[self.alias].retrieve)["collection_name"]
         except exceptions.ObjectNotFound:
             name = f"{self.alias}-1"
             with contextlib.suppress(exceptions.ObjectAlreadyExists):
                 self._call(self.client.collections.create, collection_schema(name))
             self.switch_alias(name)
-        self._ready = True
+            return name
+
+    def write_collection(self) -> str:
+        """The collection behind the alias, as resolved at most WRITE_TARGET_TTL_SECONDS ago."""
+        now = time.monotonic()
+        if self._write_target is None or now - self._write_target[1] > WRITE_TARGET_TTL_SECONDS:
+            self._write_target = (self._resolve_write_target(), now)
+        return self._write_target[0]
+
+    @property
+    def write_target_settle_seconds(self) -> float:
+        """How long after an alias switch a writer may still write to the previous collection: until
+        its resolved name expires, plus one write (a version lookup and an import, each tried twice)."""
+        return WRITE_TARGET_TTL_SECONDS + 4 * self._timeout
+
+    def _writing(self, write: Callable[[str], _T]) -> _T:
+        """Run a write against the resolved collection; when that collection was dropped meanwhile,
+        resolve the alias again and retry once."""
+        from typesense import exceptions
+
+        try:
+            return write(self.write_collection())
+        except (_CollectionGone, exceptions.ObjectNotFound):
+            self._write_target = None
+            return write(self.write_collection())
 
     def create_collection(self, name: str) -> None:
         self._call(self.client.collections.create, collection_schema(name))
@@ -194,6 +228,16 @@ class TypesenseIndex:
     def drop_collection(self, name: str) -> None:
         self._call(self.client.collections[name].delete)
 
+    def drop(self) -> None:
+        """Remove the alias and the collection behind it (a local stack starts empty, like its table)."""
+        from typesense import exceptions
+
+        if (name := self.current_collection()) is not None:
+            self._call(self.client.aliases[self.alias].delete)
+            with contextlib.suppress(exceptions.ObjectNotFound):
+                self.drop_collection(name)
+        self._write_target = None
+
     # --- writes ----------------------------------------------------------------------------------
 
     def _indexed_versions(self, collection: str, ids: Iterable[str]) -> dict[str, int]:
@@ -210,28 +254,52 @@ class TypesenseIndex:
             batch = searches[start:start + _MAX_SEARCHES_PER_REQUEST]
             results = self._call(self.client.multi_search.perform, {"searches": batch}, {})["results"]
             for result in results:
+                if result.get("code") == 404:
+                    raise _CollectionGone(collection)
                 if "error" in result:
                     raise SearchUnavailable(f"the index could not be read: {result['error']}")
                 found |= {hit["document"]["id"]: hit["document"]["version"] for hit in result["hits"]}
         return found
 
-    def upsert(self, records: Sequence[tuple[Record, Sequence[str]]], collection: str | None = None) -> list[str]:
-        self.ensure_ready()
-        target = collection or self.alias
+    def _upsert_into(self, collection: str, records: Sequence[tuple[Record, Sequence[str]]]) -> list[str]:
         documents = [_document(record, values) for record, values in records]
-        indexed = self._indexed_versions(target, (d["id"] for d in documents))
+        indexed = self._indexed_versions(collection, (d["id"] for d in documents))
         newer = [d for d in documents if d["version"] > indexed.get(d["id"], 0)]
         if not newer:
             return []
-        results = self._call(self.client.collections[target].documents.import_, newer, {"action": "upsert"})
+        results = self._call(self.client.collections[collection].documents.import_, newer, {"action": "upsert"})
         return [d["recordId"] for d, r in zip(newer, results, strict=True) if not r.get("success")]
 
+    def upsert(self, records: Sequence[tuple[Record, Sequence[str]]], collection: str | None = None) -> list[str]:
+        """Into `collection` (a rebuild's new one), or else the collection behind the alias."""
+        if collection is not None:
+            return self._upsert_into(collection, records)
+        return self._writing(lambda target: self._upsert_into(target, records))
+
     def delete(self, records: Sequence[Record]) -> list[str]:
-        self.ensure_ready()
-        if not records:
-            return []
-        self.delete_documents(self.alias, [document_id(r.account_id, r.record_id) for r in records])
+        self._delete([document_id(r.account_id, r.record_id) for r in records])
         return []
+
+    def delete_account_records(self, account_id: str, record_ids: Sequence[str]) -> None:
+        self._delete([document_id(account_id, r) for r in record_ids])
+
+    def _delete(self, ids: list[str]) -> None:
+        if ids:
+            self._writing(lambda target: self.delete_documents(target, ids))
+
+    def indexed_versions(self, account_id: str, record_ids: Sequence[str]) -> dict[str, int]:
+        """Record id -> indexed version, for the records of an account that have a document."""
+        ids = {document_id(account_id, r): r for r in record_ids}
+        found = self._writing(lambda target: self._indexed_versions(target, ids))
+        return {ids[doc_id]: version for doc_id, version in found.items()}
+
+    def account_documents(self, account_id: str, page: int, per_page: int) -> list[tuple[str, int]]:
+        """One page of an account's documents, oldest record first: (record id, version). New records
+        come last, so a walk page by page sees every document that was there when it began."""
+        params = {"q": "*", "filter_by": f"accountId:=`{_quotable(account_id)}`", "sort_by": "createdAt:asc",
+                  "include_fields": "recordId,version", "page": page, "per_page": per_page}
+        result = self._writing(lambda target: self._call(self.client.collections[target].documents.search, params))
+        return [(hit["document"]["recordId"], hit["document"]["version"]) for hit in result["hits"]]
 
     def documents(self, collection: str) -> list[tuple[str, str, str]]:
         """(document id, account id, record id) of every document in a collection."""

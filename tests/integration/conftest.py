@@ -12,7 +12,7 @@ from moto import mock_aws
 
 from shared.local.gateway import ApiGatewayEmulator, GatewayResponse, invoke_handler
 from shared.local.stream_poller import StreamPoller
-from shared.local.typesense import TypesenseServer, free_port
+from shared.local.typesense import TypesenseConnection, TypesenseServer, external_typesense, free_port
 from shared.logic.admin import bootstrap_account
 from shared.repository.table import create_table, dynamodb_client
 from shared.routes import INDEXER_HANDLER
@@ -117,7 +117,12 @@ def create_member(api: Api, kanban_ids: list[str]) -> tuple[dict[str, Any], str]
 
 @pytest.fixture(scope="session")
 def typesense_server(tmp_path_factory):
-    """One real Typesense server for the whole session; each test gets its own collection alias."""
+    """One real Typesense server for the whole session (the one TYPESENSE_URL and TYPESENSE_API_KEY name,
+    or else a bundled server started here); each test gets its own collection alias."""
+    if external := external_typesense():
+        external.create_search_key()
+        yield external
+        return
     server = TypesenseServer(tmp_path_factory.mktemp("typesense") / "data", free_port(), "test-admin-key")
     server.start()
     server.create_search_key()
@@ -125,23 +130,32 @@ def typesense_server(tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture
-def search_settings(typesense_server, monkeypatch):
-    monkeypatch.setenv("TYPESENSE_NODES", typesense_server.url)
-    monkeypatch.setenv("TYPESENSE_API_KEY", typesense_server.api_key)
-    monkeypatch.setenv("TYPESENSE_SEARCH_KEY", typesense_server.search_key)
+def use_typesense(server: TypesenseConnection, monkeypatch) -> None:
+    """Point the functions' settings at a Typesense server, under a collection alias of their own."""
+    monkeypatch.setenv("TYPESENSE_NODES", server.url)
+    monkeypatch.setenv("TYPESENSE_API_KEY", server.api_key)
+    monkeypatch.setenv("TYPESENSE_SEARCH_KEY", server.search_key)
     monkeypatch.setenv("TYPESENSE_COLLECTION", f"crm-test-{uuid.uuid4().hex[:10]}")
     get_settings.cache_clear()
     search_index.cache_clear()
+
+
+@pytest.fixture
+def search_settings(typesense_server, monkeypatch):
+    use_typesense(typesense_server, monkeypatch)
     yield
     search_index.cache_clear()
 
 
-@pytest.fixture
-def stream(table, search_settings) -> StreamPoller:
+def stream_of(table: str) -> StreamPoller:
     """The table's stream feeding the real indexer handler; call .drain() to index what was written."""
     client = boto3.client("dynamodb")
     arn = client.describe_table(TableName=table)["Table"]["LatestStreamArn"]
-    poller = StreamPoller(boto3.client("dynamodbstreams"), arn, lambda event: invoke_handler(INDEXER_HANDLER, event))
+    return StreamPoller(boto3.client("dynamodbstreams"), arn, lambda event: invoke_handler(INDEXER_HANDLER, event))
+
+
+@pytest.fixture
+def stream(table, search_settings) -> StreamPoller:
+    poller = stream_of(table)
     poller.drain()
     return poller

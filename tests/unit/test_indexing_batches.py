@@ -52,11 +52,13 @@ def test_a_removal_wins_and_other_items_are_ignored():
     assert index.documents == {}
 
 
-def test_failures_come_back_as_the_positions_of_that_records_changes():
+def test_a_refused_document_is_noted_for_repair_and_holds_nothing_back():
     index = MemoryIndex(refuse={"r2"})
+    noted = []
     changes = [("INSERT", image("r1", 1), None), ("INSERT", image("r2", 1), None), ("MODIFY", image("r2", 2), None)]
-    assert apply_changes(index, changes) == {1, 2}
+    assert apply_changes(index, changes, noted.extend) == set()
     assert index.documents == {"r1": 1}
+    assert [(record.record_id, record.version) for record in noted] == [("r2", 2)]
 
 
 def test_an_unreachable_index_fails_every_record_change_of_the_batch():
