@@ -22,7 +22,8 @@ THROTTLE_BURST = 40
 DAILY_QUOTA = 100_000
 MESSAGE_FROM_API_GATEWAY = "$context.error.messageString"  # already a quoted JSON string
 
-# Gateway response type -> (status, message). None: API Gateway's own message for the error.
+# Gateway response type -> (status, message). None: API Gateway's own message for the error (4xx only:
+# every 5xx has a message of ours, which the template extends with the request id).
 # Every type not listed answers through DEFAULT_4XX / DEFAULT_5XX.
 GATEWAY_RESPONSES: dict[str, tuple[int, str | None]] = {
     "UNAUTHORIZED": (401, "missing, invalid or revoked API token; expected 'Authorization: Bearer <token>'"),
@@ -40,18 +41,22 @@ GATEWAY_RESPONSES: dict[str, tuple[int, str | None]] = {
     "REQUEST_TOO_LARGE": (413, None),
     "UNSUPPORTED_MEDIA_TYPE": (415, None),
     "AUTHORIZER_FAILURE": (500, "the authorizer failed"),
-    "AUTHORIZER_CONFIGURATION_ERROR": (500, None),
-    "API_CONFIGURATION_ERROR": (500, None),
+    "AUTHORIZER_CONFIGURATION_ERROR": (500, "the authorizer is misconfigured"),
+    "API_CONFIGURATION_ERROR": (500, "the API is misconfigured"),
     "INTEGRATION_FAILURE": (502, "the function failed to answer"),
-    "INTEGRATION_TIMEOUT": (504, None),
+    "INTEGRATION_TIMEOUT": (504, "the function did not answer in time"),
     "DEFAULT_4XX": (400, None),
-    "DEFAULT_5XX": (500, None),
+    "DEFAULT_5XX": (500, "the API failed to answer"),
 }
 
 
 def error_template(status: int, message: str | None) -> str:
-    """The documented error body {"error": "<reason phrase>", "message": "..."} as a gateway template."""
-    text = MESSAGE_FROM_API_GATEWAY if message is None else json.dumps(message)
+    """The documented error body {"error": "<reason phrase>", "message": "..."} as a gateway template;
+    server-side failures name the request id, as the functions' own 5xx answers do."""
+    if message is None:
+        text = MESSAGE_FROM_API_GATEWAY
+    else:
+        text = json.dumps(f"{message} (request id $context.requestId)" if status >= 500 else message)
     return f'{{"error": {json.dumps(HTTPStatus(status).phrase)}, "message": {text}}}'
 
 
@@ -81,6 +86,9 @@ class ApiConstruct(Construct):
             rest_api_name="crm-records-api",
             description="CRM records API",
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            # Every request body reaches the functions base64-encoded, byte for byte: they read it as
+            # strict UTF-8, so invalid bytes are a 400 instead of being replaced and stored.
+            binary_media_types=["*/*"],
             # Each account's API key comes from the authorizer (usageIdentifierKey), not a header.
             api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,
             # API Gateway needs an account-wide role to write logs; keep it if the stack goes.

@@ -1,9 +1,9 @@
 """Every Lambda function of the service, built by one builder that holds the shared defaults, and
 granted only the table partitions, indexes and secrets it uses.
 
-The functions come from the route table: one per route group, plus the authorizer and the stream
-indexer. A new group in ROUTE_GROUP_HANDLERS gets a function (read-only until GROUP_ACCESS says
-more) without any change here.
+The functions come from the route table: one per route group, plus the authorizer, the stream
+indexer and the scheduled index verifier. A new group in ROUTE_GROUP_HANDLERS gets a function
+(read-only until GROUP_ACCESS says more) without any change here.
 """
 
 import re
@@ -22,14 +22,24 @@ from infra.bundling import lambda_code
 from infra.nag import acknowledge
 from infra.typesense_config import TypesenseConfig
 from shared.repository.keys import PARTITION_PREFIXES
-from shared.routes import AUTHORIZER_HANDLER, INDEXER_HANDLER, ROUTE_GROUP_HANDLERS
+from shared.routes import (
+    API_FUNCTION_TIMEOUT_SECONDS,
+    AUTHORIZER_HANDLER,
+    INDEXER_HANDLER,
+    INDEXER_TIMEOUT_SECONDS,
+    ROUTE_GROUP_HANDLERS,
+    VERIFIER_HANDLER,
+)
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
 MEMORY_MB = 512
-API_TIMEOUT = Duration.seconds(10)
-# API Gateway gives up on an integration after 29 s; the indexer works within the same bound.
-INDEXER_TIMEOUT = Duration.seconds(29)
+API_TIMEOUT = Duration.seconds(API_FUNCTION_TIMEOUT_SECONDS)
+INDEXER_TIMEOUT = Duration.seconds(INDEXER_TIMEOUT_SECONDS)
+# The index verifier works through accounts page by page and stops a minute before its time is up.
+VERIFIER_TIMEOUT = Duration.minutes(5)
+# Where the functions' own metrics (Powertools Metrics) go.
+METRICS_NAMESPACE = "CrmRecordsApi"
 LOG_LEVEL = "INFO"
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 
@@ -67,8 +77,12 @@ GROUP_ACCESS: dict[str, Access] = {
 }
 READ_ONLY = Access(reads=("account", "record", "counts"), index_queries=True)
 AUTHORIZER_ACCESS = Access(reads=("token", "account"))
-# The indexer works from the stream's images: it needs the stream, not the table.
-INDEXER_ACCESS = Access(typesense="admin")
+# The indexer works from the stream's images: of the table it only needs the repair partitions, where
+# it notes the documents the engine refused.
+INDEXER_ACCESS = Access(writes=("repair",), typesense="admin")
+# The verifier reads accounts and records (records through the account's list index) and keeps the
+# refused documents' notes and its resume point.
+VERIFIER_ACCESS = Access(writes=("repair",), reads=("account", "record"), index_queries=True, typesense="admin")
 
 
 def access_for(group: str) -> Access:
@@ -131,10 +145,14 @@ class FunctionsConstruct(Construct):
         self.indexer = self._build(
             "Indexer", INDEXER_HANDLER, service="indexer", access=INDEXER_ACCESS, timeout=INDEXER_TIMEOUT
         )
+        self.verifier = self._build(
+            "Verifier", VERIFIER_HANDLER, service="verifier", access=VERIFIER_ACCESS, timeout=VERIFIER_TIMEOUT,
+            environment={"POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE},
+        )
 
     @property
     def all(self) -> dict[str, lambda_.Function]:
-        return {**self.route_groups, "authorizer": self.authorizer, "indexer": self.indexer}
+        return {**self.route_groups, "authorizer": self.authorizer, "indexer": self.indexer, "verifier": self.verifier}
 
     def _build(
         self,

@@ -44,10 +44,6 @@ class Conflict(DomainError):
     status = HTTPStatus.CONFLICT
 
 
-class PayloadTooLarge(DomainError):
-    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-
-
 class ServiceUnavailable(DomainError):
     """A dependency is unreachable or too slow; the client should retry after a pause."""
 

@@ -35,6 +35,12 @@ VERIFIER_HANDLER = "functions.verifier.handler:handler"
 # identifies the token: every function confirms the token and its user against the table on each
 # request, so a revocation or a change of rights takes effect at once.
 AUTHORIZER_CACHE_SECONDS = 60
+# Function timeouts (the CDK app and the local gateway): API functions answer well inside API
+# Gateway's 29 s integration limit; the indexer works within the same bound.
+API_FUNCTION_TIMEOUT_SECONDS = 10
+INDEXER_TIMEOUT_SECONDS = 29
+# Lambda refuses a synchronous invocation whose event is larger than this (the caller gets 413).
+MAX_EVENT_BYTES = 6 * 1024 * 1024
 
 _PAGE = ("limit", "nextToken")
 

@@ -1,5 +1,6 @@
 """API Gateway REST proxy events of the real shape, for the local gateway and the tests."""
 
+import base64
 import json
 import time
 import uuid
@@ -59,8 +60,8 @@ def proxy_event(
     if isinstance(body, dict):
         body = json.dumps(body)
         headers.setdefault("Content-Type", "application/json")
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", errors="replace")
+    if isinstance(body, str):
+        body = body.encode()
     now = time.time()
     request_id = str(uuid.uuid4())
     context: dict[str, Any] = {
@@ -92,8 +93,10 @@ def proxy_event(
         "pathParameters": (found.path_parameters if found else None) or None,
         "stageVariables": None,
         "requestContext": context,
-        "body": body,
-        "isBase64Encoded": False,
+        # The API's binary media type is */*, so API Gateway hands every body over base64-encoded,
+        # byte for byte as the client sent it.
+        "body": base64.b64encode(body).decode() if body is not None else None,
+        "isBase64Encoded": body is not None,
     }
 
 

@@ -1,6 +1,7 @@
 """Custom-field values: validation against a kanban's field definitions, and index normalization."""
 
 import datetime as dt
+import ipaddress
 import json
 import math
 import re
@@ -108,11 +109,28 @@ def _phone(field: FieldDefinition, value: Any) -> str:
 
 
 def _url(field: FieldDefinition, value: Any) -> str:
+    """An absolute http(s) URL with a host; brackets only around an IPv6 address, a port 1-65535."""
     value = _string(field, value)
-    parts = urlsplit(value)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or " " in value:
-        raise _Invalid("must be an http or https URL")
+    invalid = _Invalid("must be an http or https URL with a host, such as https://example.com/page")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:  # an unclosed bracket, a port out of range or not a number
+        raise invalid from None
+    host = parts.hostname
+    if parts.scheme.lower() not in ("http", "https") or not host or any(c.isspace() for c in value):
+        raise invalid
+    if port == 0 or ("[" in parts.netloc and not _is_ipv6(host)) or "]" in parts.netloc.replace(f"[{host}]", ""):
+        raise invalid
     return value
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        return False
+    return True
 
 
 _VALIDATORS: dict[str, Callable[[FieldDefinition, Any], Any]] = {

@@ -153,9 +153,20 @@ def test_unknown_routes_answer_404(cfn):
     assert body["error"] == "Not Found"
 
 
-def test_defaults_pass_api_gateways_message_through(cfn):
-    for response_type in ("DEFAULT_4XX", "DEFAULT_5XX"):
-        assert _body(_gateway_responses(cfn)[response_type], "some reason")["message"] == "some reason"
+def test_client_errors_pass_api_gateways_message_through(cfn):
+    assert _body(_gateway_responses(cfn)["DEFAULT_4XX"], "some reason")["message"] == "some reason"
+
+
+def test_server_errors_name_the_request_id(cfn):
+    for response_type, response in _gateway_responses(cfn).items():
+        if int(response["StatusCode"]) >= 500:
+            assert _body(response)["message"].endswith(" (request id $context.requestId)"), response_type
+
+
+def test_request_bodies_reach_the_functions_byte_for_byte(cfn):
+    [api] = [r["Properties"] for r in cfn["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+
+    assert api["BinaryMediaTypes"] == ["*/*"]
 
 
 def test_outputs_name_the_url_table_and_usage_plan(cfn):
