@@ -1,5 +1,6 @@
 """Alarms on what needs a person: API 5xx, throttled functions, indexing errors, failed stream
-records and a lagging stream. They notify one SNS topic; subscribe to it after deploying."""
+records, a lagging stream, and a search index that drifted from the table (or a verifier that fails).
+They notify one SNS topic; subscribe to it after deploying."""
 
 from collections.abc import Mapping
 
@@ -12,10 +13,15 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.functions_construct import METRICS_NAMESPACE
+from shared.logic.index_verification import DRIFT_METRIC
+
 PERIOD = Duration.minutes(5)
 API_5XX_PER_PERIOD = 5
 # Records older than the event source's max record age (1 h) are given up: warn well before.
 ITERATOR_AGE_MS = Duration.minutes(5).to_milliseconds()
+# The verifier runs hourly; any document it had to repair means the index lost or kept something.
+DRIFT_PERIOD = Duration.hours(1)
 
 
 class MonitoringConstruct(Construct):
@@ -27,6 +33,7 @@ class MonitoringConstruct(Construct):
         api: apigw.RestApi,
         functions: Mapping[str, lambda_.Function],
         indexer: lambda_.Function,
+        verifier: lambda_.Function,
         indexing_failures: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -53,6 +60,16 @@ class MonitoringConstruct(Construct):
         self._alarm(
             "StreamIteratorAge", indexer.metric("IteratorAge", period=PERIOD, statistic="Maximum"), ITERATOR_AGE_MS,
             "The indexer lags behind the table's stream",
+        )
+        self._alarm(
+            "IndexDrift",
+            cloudwatch.Metric(namespace=METRICS_NAMESPACE, metric_name=DRIFT_METRIC,
+                              dimensions_map={"service": "verifier"}, period=DRIFT_PERIOD, statistic="Sum"), 1,
+            "The verifier found search documents missing, stale or left behind, and repaired them; find out why",
+        )
+        self._alarm(
+            "VerifierErrors", verifier.metric_errors(period=DRIFT_PERIOD, statistic="Sum"), 1,
+            "The index verifier failed; the index is not being checked",
         )
 
     def _alarm(self, name: str, metric: cloudwatch.IMetric, threshold: float, description: str) -> None:

@@ -28,13 +28,16 @@ class CrmRecordsApiStack(Stack):
         api = ApiConstruct(
             self, "Api", route_group_functions=functions.route_groups, authorizer_function=functions.authorizer
         )
-        indexing = SearchIndexingConstruct(self, "SearchIndexing", table=data.table, indexer=functions.indexer)
+        indexing = SearchIndexingConstruct(
+            self, "SearchIndexing", table=data.table, indexer=functions.indexer, verifier=functions.verifier
+        )
         monitoring = MonitoringConstruct(
             self,
             "Monitoring",
             api=api.api,
             functions=functions.all,
             indexer=functions.indexer,
+            verifier=functions.verifier,
             indexing_failures=indexing.failures,
         )
 

@@ -1,12 +1,12 @@
-"""One function per route group plus the authorizer and the indexer, sharing one asset and one
-set of defaults, each allowed only the partitions it works on."""
+"""One function per route group plus the authorizer, the indexer and the index verifier, sharing one
+asset and one set of defaults, each allowed only the partitions it works on."""
 
 import pytest
 
 from infra.functions_construct import GROUP_ACCESS, READ_ONLY, access_for, lambda_handler
 from shared.repository.keys import PARTITION_PREFIXES
 from shared.repository.table import TABLE_DEFINITION
-from shared.routes import AUTHORIZER_HANDLER, INDEXER_HANDLER, ROUTE_GROUP_HANDLERS
+from shared.routes import AUTHORIZER_HANDLER, INDEXER_HANDLER, ROUTE_GROUP_HANDLERS, VERIFIER_HANDLER
 
 from .helpers import (
     as_list,
@@ -47,22 +47,25 @@ def _prefixes(kinds) -> set[str]:
     return {f"{PARTITION_PREFIXES[kind]}*" for kind in kinds}
 
 
-def test_one_function_per_route_group_plus_authorizer_and_indexer(cfn):
-    expected = {lambda_handler(h) for h in (*ROUTE_GROUP_HANDLERS.values(), AUTHORIZER_HANDLER, INDEXER_HANDLER)}
+def test_one_function_per_route_group_plus_authorizer_indexer_and_verifier(cfn):
+    expected = {lambda_handler(h) for h in (*ROUTE_GROUP_HANDLERS.values(), AUTHORIZER_HANDLER, INDEXER_HANDLER,
+                                            VERIFIER_HANDLER)}
 
     assert set(function_ids_by_handler(cfn)) == expected
 
 
 def test_functions_share_one_asset_and_the_same_defaults(cfn):
-    functions = resources(cfn, "AWS::Lambda::Function").values()
+    functions = resources(cfn, "AWS::Lambda::Function")
+    verifier = function_id(cfn, VERIFIER_HANDLER)
 
-    assert len({f["Properties"]["Code"]["S3Key"] for f in functions}) == 1
-    for function in functions:
+    assert len({f["Properties"]["Code"]["S3Key"] for f in functions.values()}) == 1
+    for logical_id, function in functions.items():
         properties = function["Properties"]
         assert properties["Runtime"] in ("python3.12", "python3.13")
         assert properties["Architectures"] == ["arm64"]
         assert properties["MemorySize"] == 512
-        assert properties["Timeout"] <= 29
+        # Behind API Gateway or the stream, a function answers within 29 s; the scheduled verifier has 5 minutes.
+        assert properties["Timeout"] == 300 if logical_id == verifier else properties["Timeout"] <= 29
         assert properties["TracingConfig"] == {"Mode": "Active"}
         assert properties["LoggingConfig"]["LogFormat"] == "JSON"
         variables = properties["Environment"]["Variables"]
@@ -90,7 +93,7 @@ def test_api_functions_read_the_pagination_secret_and_the_others_do_not(cfn):
             assert not reads_secret, handler
 
 
-def test_only_the_indexer_gets_the_typesense_admin_key_and_only_search_the_search_key(cfn):
+def test_only_the_indexer_and_verifier_get_the_typesense_admin_key_and_only_search_the_search_key(cfn):
     def configured(variable: str) -> set[str]:
         def environment(logical_id: str) -> set[str]:
             return set(cfn["Resources"][logical_id]["Properties"]["Environment"]["Variables"])
@@ -98,7 +101,8 @@ def test_only_the_indexer_gets_the_typesense_admin_key_and_only_search_the_searc
         return {h for h, logical_id in function_ids_by_handler(cfn).items()
                 if {"TYPESENSE_NODES", variable} <= environment(logical_id)}
 
-    assert configured("TYPESENSE_API_KEY_SECRET_ARN") == {lambda_handler(INDEXER_HANDLER)}
+    assert configured("TYPESENSE_API_KEY_SECRET_ARN") == {lambda_handler(INDEXER_HANDLER),
+                                                          lambda_handler(VERIFIER_HANDLER)}
     assert configured("TYPESENSE_SEARCH_KEY_SECRET_ARN") == {
         lambda_handler(h) for group, h in ROUTE_GROUP_HANDLERS.items() if access_for(group).typesense == "search"
     } == {lambda_handler(ROUTE_GROUP_HANDLERS["search"])}
@@ -151,15 +155,27 @@ def test_authorizer_only_reads_token_and_account_partitions(cfn):
     assert _allowed_prefixes(statements, writable=False) == _prefixes(["token", "account"])
 
 
-def test_indexer_reads_the_stream_but_cannot_touch_the_table(cfn):
+def test_indexer_reads_the_stream_and_reaches_only_the_repair_partitions(cfn):
     statements = policy_statements(cfn, function_id(cfn, INDEXER_HANDLER))
-    actions = set().union(*(dynamodb_actions(s) for s in statements))
+    table_statements = _table_statements(cfn, INDEXER_HANDLER)
+    stream_actions = set().union(*(dynamodb_actions(s) for s in statements if s not in table_statements))
 
-    assert actions <= {
+    assert stream_actions <= {
         "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams",
     }
-    assert {"dynamodb:GetRecords", "dynamodb:GetShardIterator"} <= actions
-    assert _table_statements(cfn, INDEXER_HANDLER) == []
+    assert {"dynamodb:GetRecords", "dynamodb:GetShardIterator"} <= stream_actions
+    assert [leading_keys(s) for s in table_statements] == [{"REPAIR*"}]
+    assert not any(s["Action"] == "dynamodb:Query" and "Condition" not in s for s in statements)
+
+
+def test_verifier_reads_accounts_and_records_and_writes_only_the_repair_partitions(cfn):
+    statements = _table_statements(cfn, VERIFIER_HANDLER)
+    index_queries = [s for s in policy_statements(cfn, function_id(cfn, VERIFIER_HANDLER))
+                     if s["Action"] == "dynamodb:Query" and "Condition" not in s]
+
+    assert _allowed_prefixes(statements, writable=True) == {"REPAIR*"}
+    assert _allowed_prefixes(statements, writable=False) == {"REPAIR*", "ACCOUNT*", "RECORD#*"}
+    assert len(index_queries) == 1
 
 
 def test_a_group_without_an_entry_gets_read_only_access():

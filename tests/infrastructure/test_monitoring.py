@@ -1,6 +1,6 @@
-"""Alarms on API 5xx, throttles of every function, indexing errors, failures and stream lag."""
+"""Alarms on API 5xx, throttles of every function, indexing errors, failures, stream lag and index drift."""
 
-from shared.routes import INDEXER_HANDLER
+from shared.routes import INDEXER_HANDLER, VERIFIER_HANDLER
 
 from .helpers import function_id, only, resources
 
@@ -42,3 +42,18 @@ def test_api_5xx_indexer_errors_failures_and_iterator_age_are_watched(cfn):
     assert by_metric["ApproximateNumberOfMessagesVisible"][0]["Dimensions"][0]["Value"] == {
         "Fn::GetAtt": [queue_id, "QueueName"]
     }
+
+
+def test_index_drift_found_by_the_verifier_and_its_failures_raise_alarms(cfn):
+    verifier = {"Ref": function_id(cfn, VERIFIER_HANDLER)}
+    alarms = [a["Properties"] for a in _alarms(cfn)]
+
+    [drift] = [a for a in alarms if a["MetricName"] == "IndexDrift"]
+    assert {k: drift[k] for k in ("Namespace", "Dimensions", "Statistic", "Period", "Threshold",
+                                  "ComparisonOperator", "TreatMissingData")} == {
+        "Namespace": "CrmRecordsApi", "Dimensions": [{"Name": "service", "Value": "verifier"}], "Statistic": "Sum",
+        "Period": 3600, "Threshold": 1, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "TreatMissingData": "notBreaching",
+    }
+    assert any(a["MetricName"] == "Errors" and a["Dimensions"] == [{"Name": "FunctionName", "Value": verifier}]
+               for a in alarms)

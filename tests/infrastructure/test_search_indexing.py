@@ -1,10 +1,11 @@
-"""The stream reaches the indexer with finite retries, bisection and a failure queue."""
+"""The stream reaches the indexer with finite retries, bisection and a failure queue; the verifier runs
+every hour."""
 
 import json
 
-from shared.routes import INDEXER_HANDLER
+from shared.routes import INDEXER_HANDLER, VERIFIER_HANDLER
 
-from .helpers import function_id, only
+from .helpers import function_id, only, resources
 
 
 def test_stream_event_source_gives_up_on_bad_records_safely(cfn):
@@ -33,3 +34,16 @@ def test_failure_queue_is_encrypted_and_keeps_messages_two_weeks(cfn):
 
     assert queue["Properties"]["SqsManagedSseEnabled"] is True
     assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+def test_the_verifier_runs_every_hour(cfn):
+    verifier = function_id(cfn, VERIFIER_HANDLER)
+    _, rule = only(cfn, "AWS::Events::Rule")
+
+    assert rule["Properties"]["ScheduleExpression"] == "rate(1 hour)"
+    assert rule["Properties"]["State"] == "ENABLED"
+    [target] = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [verifier, "Arn"]}
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 0}
+    assert [p["Properties"]["Principal"] for p in resources(cfn, "AWS::Lambda::Permission").values()
+            if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [verifier, "Arn"]}] == ["events.amazonaws.com"]
