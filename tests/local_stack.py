@@ -20,6 +20,8 @@ from shared.local.typesense import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 STARTUP_SECONDS = 120
+# What `make run` runs.
+STACK_COMMAND = [sys.executable, "-m", "shared.local.stack"]
 
 
 @dataclass
@@ -54,24 +56,27 @@ class LocalStack:
             return HttpResponse(error.code, dict(error.headers), error.read())
 
 
-@contextmanager
-def local_stack(work_dir: Path, environment: dict[str, str] | None = None) -> Iterator[LocalStack]:
-    """Run the stack until the block ends; `environment` adds to (or overrides) its settings."""
-    dynamodb_port = free_port()
-    log_path = work_dir / "stack.log"
+def stack_environment(work_dir: Path, environment: dict[str, str] | None = None) -> dict[str, str]:
+    """The stack's environment: free ports, a data directory under work_dir, then `environment`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TABLE_", "DYNAMODB_", "TYPESENSE_"))}
     if os.environ.get("TYPESENSE_URL"):  # a Typesense of the developer's own (where the bundled one cannot run)
         env |= {k: os.environ[k] for k in ("TYPESENSE_URL", "TYPESENSE_API_KEY") if k in os.environ}
-    env |= {"PORT": str(free_port()), "DYNAMODB_PORT": str(dynamodb_port), "TYPESENSE_PORT": str(free_port()),
-            "LOCAL_DATA_DIR": str(work_dir / "data"), "PYTHONUNBUFFERED": "1", **(environment or {})}
+    return env | {"PORT": str(free_port()), "DYNAMODB_PORT": str(free_port()), "TYPESENSE_PORT": str(free_port()),
+                  "LOCAL_DATA_DIR": str(work_dir / "data"), "PYTHONUNBUFFERED": "1", **(environment or {})}
+
+
+@contextmanager
+def local_stack(work_dir: Path, environment: dict[str, str] | None = None) -> Iterator[LocalStack]:
+    """Run the stack until the block ends; `environment` adds to (or overrides) its settings."""
+    log_path = work_dir / "stack.log"
+    env = stack_environment(work_dir, environment)
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "shared.local.stack"], cwd=REPO, env=env,
-                                   stdout=subprocess.PIPE, stderr=log)
+        process = subprocess.Popen(STACK_COMMAND, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log)
     try:
         ready = _wait_until_ready(process)
         if ready is None:
             raise RuntimeError(f"the local stack did not start:\n{log_path.read_text()[-3000:]}")
-        yield LocalStack(ready["baseUrl"], dynamodb_port, ready, log_path)
+        yield LocalStack(ready["baseUrl"], int(env["DYNAMODB_PORT"]), ready, log_path)
     finally:
         process.terminate()
         try:
