@@ -7,8 +7,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from shared.logic.index_verification import DRIFT_METRIC, repair_all
 from shared.search.index import search_index
 
-# Left for saving the resume point when a run stops (one page of one account takes a few seconds).
-RESERVE_MS = 60_000
+# Left when a run stops: enough to finish the page in hand (seconds at most) and save the resume point.
+RESERVE_MS = 20_000
 
 logger = Logger(service="verifier")
 metrics = Metrics()

@@ -47,6 +47,9 @@ def test_api_5xx_indexer_errors_failures_and_iterator_age_are_watched(cfn):
 def test_index_drift_found_by_the_verifier_and_its_failures_raise_alarms(cfn):
     verifier = {"Ref": function_id(cfn, VERIFIER_HANDLER)}
     alarms = [a["Properties"] for a in _alarms(cfn)]
+    variables = cfn["Resources"][verifier["Ref"]]["Properties"]["Environment"]["Variables"]
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "CrmRecordsApi"
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "verifier"
 
     [drift] = [a for a in alarms if a["MetricName"] == "IndexDrift"]
     assert {k: drift[k] for k in ("Namespace", "Dimensions", "Statistic", "Period", "Threshold",

@@ -128,3 +128,30 @@ def test_crm_admin_finds_the_local_typesense_by_its_port(api, stream, typesense_
     assert crm_admin(["reindex", "--table-name", "crm-test", "--collection", search_index().alias]) == 0
 
     assert search_total(api, q="port") == 1
+
+
+def test_the_scheduled_verifier_stops_when_its_time_is_up_and_the_next_run_resumes(api, account, stream,
+                                                                                     monkeypatch):
+    from shared.local.gateway import invoke_handler
+    from shared.logic.admin import bootstrap_account
+    from shared.logic.index_verification import repair_all
+    from shared.routes import VERIFIER_HANDLER
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "CrmRecordsApi")  # as the deployed function has it
+    other = bootstrap_account("Other Inc", "Olga", "olga@example.com")
+    lost = [api.post("/crm/records", {"title": "Lost deal"}).json()["recordId"],
+            api.as_token(other["token"]).post("/crm/records", {"title": "Lost deal"}).json()["recordId"]]
+    stream.drain()
+    index = search_index()
+    for account_id, record_id in zip([account["accountId"], other["accountId"]], lost, strict=True):
+        index.client.collections[index.current_collection()].documents[document_id(account_id, record_id)].delete()
+
+    first = repair_all(index, has_time=lambda: False)  # out of time after its first page
+
+    assert first.finished is False and first.differences == 0  # the first page: the refused-changes notes
+    assert index_verification.verifier_cursor() is not None
+    result = invoke_handler(VERIFIER_HANDLER, {})
+    assert result == {"differences": 2, "refused": 0, "finished": True}
+    assert index_verification.verifier_cursor() is None
+    assert search_total(api, q="lost") == 1
+    assert search_total(api.as_token(other["token"]), q="lost") == 1
