@@ -30,7 +30,9 @@ class LocalStackSettings(BaseModel):
     dynamodb_port: int = Field(default=8000, alias="DYNAMODB_PORT")
     typesense_port: int = Field(default=8108, alias="TYPESENSE_PORT")
     data_dir: Path = Field(default=Path(".local"), alias="LOCAL_DATA_DIR")
+    # Function workers started warm, and how far they scale out under concurrent requests.
     workers: int = Field(default=4, alias="LOCAL_WORKERS", ge=1, le=32)
+    max_workers: int = Field(default=8, alias="LOCAL_MAX_WORKERS", ge=1, le=64)
     authorizer_cache_seconds: float = Field(
         default=AUTHORIZER_CACHE_SECONDS, alias="AUTHORIZER_CACHE_SECONDS", ge=0, le=3600
     )
@@ -115,7 +117,8 @@ def main() -> None:
             search_index().drop()
         search_index().ensure_ready()
         demo = seed_demo_account()
-        gateway = LocalGateway(settings.host, settings.port, settings.workers, settings.authorizer_cache_seconds)
+        gateway = LocalGateway(settings.host, settings.port, settings.workers, settings.authorizer_cache_seconds,
+                               max_workers=settings.max_workers)
         gateway.warm_up()
         stream_arn = dynamodb_client().describe_table(TableName=settings.table_name)["Table"]["LatestStreamArn"]
         poller = StreamPoller(_streams_client(dynamodb.endpoint_url), stream_arn,
