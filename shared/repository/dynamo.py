@@ -128,17 +128,21 @@ def get(pk: str, sk: str) -> dict[str, Any] | None:
     return deserialize(item) if item else None
 
 
-def batch_get(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Strongly consistent reads of up to 100 items; returns what exists, keyed by (PK, SK)."""
+def batch_get(keys: Iterable[tuple[str, str]],
+              attributes: Sequence[str] = ()) -> dict[tuple[str, str], dict[str, Any]]:
+    """Strongly consistent reads of up to 100 items (only `attributes`, keys included, if given);
+    returns what exists, keyed by (PK, SK)."""
     pending = [key(pk, sk) for pk, sk in dict.fromkeys(keys)]
     found: dict[tuple[str, str], dict[str, Any]] = {}
     client = dynamodb_client()
+    request: dict[str, Any] = {"ConsistentRead": True}
+    if attributes:
+        names = {f"#a{i}": name for i, name in enumerate((PK, SK, *attributes))}
+        request |= {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
     for attempt in range(8):
         if not pending:
             break
-        response = client.batch_get_item(
-            RequestItems={table_name(): {"Keys": pending, "ConsistentRead": True}}
-        )
+        response = client.batch_get_item(RequestItems={table_name(): {"Keys": pending, **request}})
         for item in response["Responses"].get(table_name(), []):
             data = deserialize(item)
             found[(data[PK], data[SK])] = data

@@ -1,8 +1,6 @@
 """What checking the search index against the table reads and keeps: records' versions a page at a
 time, the changes the search engine refused (kept for repair), and the verifier's resume point."""
 
-import random
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,33 +8,16 @@ from shared.ids import now_ms
 from shared.models.domain import Record
 from shared.repository import dynamo, keys
 from shared.repository.records import record_from_item
-from shared.repository.table import dynamodb_client
 
-_BATCH_READ_ATTEMPTS = 8
 _WRITES_PER_TRANSACTION = 25
 
 
 def _projected_records(account_id: str, record_ids: Sequence[str]) -> dict[str, int]:
     """Record id -> version of the records that exist (strongly consistent; up to 100 ids), reading
     only those two attributes."""
-    table = dynamo.table_name()
-    pending = [dynamo.key(keys.record_pk(account_id, r), keys.RECORD_SK) for r in dict.fromkeys(record_ids)]
-    versions: dict[str, int] = {}
-    for attempt in range(_BATCH_READ_ATTEMPTS):
-        if not pending:
-            return versions
-        response = dynamodb_client().batch_get_item(RequestItems={table: {
-            "Keys": pending, "ConsistentRead": True, "ProjectionExpression": "#r, #v",
-            "ExpressionAttributeNames": {"#r": "recordId", "#v": "version"},
-        }})
-        found = map(dynamo.deserialize, response["Responses"][table])
-        versions |= {item["recordId"]: item["version"] for item in found}
-        pending = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
-        if pending:
-            time.sleep(random.uniform(0, 0.02 * 2**attempt))
-    if pending:
-        raise RuntimeError(f"DynamoDB left {len(pending)} keys unprocessed")
-    return versions
+    items = dynamo.batch_get(((keys.record_pk(account_id, r), keys.RECORD_SK) for r in record_ids),
+                             attributes=("recordId", "version"))
+    return {item["recordId"]: item["version"] for item in items.values()}
 
 
 def record_versions(account_id: str, start: dict[str, Any] | None, limit: int) -> tuple[dict[str, int],
