@@ -33,10 +33,13 @@ e2e: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Benchmarks (a few minutes): search lag through the local stack, search latency on 100,000 records.
+# Benchmarks: search lag through the local stack, search latency on 100,000 records (a few minutes
+# each), and a soak of 50,000 mixed requests against the local stack (about 40 minutes; SOAK_REQUESTS=5000
+# for a quick run) that fails if latency or the stack's memory grows.
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.search_lag
 	$(BIN)/python -m tests.bench.search_latency
+	$(BIN)/python -m tests.bench.soak
 
 # Synthesize the CDK app into cdk.out/ (no AWS account needed): builds the Lambda asset on this
 # machine with pip (arm64 wheels) and runs cdk-nag.

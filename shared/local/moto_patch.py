@@ -9,6 +9,12 @@ Written against moto 5.2.5. Drop each part once moto fixes it upstream:
   index (GSI/LSI) results from the items on every query, so restoring the items restores them too.
 - A stream shard keeps every record forever. Here it keeps its records in a `StreamRecords` list that
   `trim_stream` can shorten once a consumer has them; sequence numbers and iterators stay as they were.
+- A query starts from `Table.all_items()`, every item of the table sorted by key, and then filters
+  and sorts again. Here, within a query, `all_items()` gives a table query only its partition, and an
+  index query every item unsorted (it sorts its matches by the full index and table key anyway).
+- moto's BaseModel keeps every instance ever made, for its /moto-api data view: every item version,
+  stream record and shard iterator would live as long as the server. Here those three are made
+  untracked.
 - The streams backend keeps every shard iterator it ever handed out (a poller makes two per poll). Here
   it keeps the most recent `KEPT_SHARD_ITERATORS`.
 
@@ -23,18 +29,25 @@ import threading
 import types
 import warnings
 from collections.abc import Iterable
+from contextvars import ContextVar
 from typing import Any
 
 import moto.dynamodb.models as dynamodb_models
+from moto.core.common_models import BaseModel
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
-from moto.dynamodb.models.table import StreamShard, Table
-from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+from moto.dynamodb.models.table import StreamRecord, StreamShard, Table
+from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
 
 WRITTEN_FOR_MOTO = "5.2.5"
+# Made once per write or poll, and never needed by the /moto-api data view of a local stack.
+UNTRACKED_MODELS = (Item, StreamRecord, ShardIterator)
 KEPT_SHARD_ITERATORS = 1000
 _applied = False
 _apply_lock = threading.Lock()
+# Set while Table.query runs: the partition key it reads, or _INDEX_QUERY.
+_query_scope: ContextVar[DynamoType | object | None] = ContextVar("query_scope", default=None)
+_INDEX_QUERY = object()
 
 
 class MotoInternalsChanged(RuntimeError):
@@ -64,17 +77,12 @@ class StreamRecords:
             stop = None if positions.stop is None else max(positions.stop - self._dropped, 0)
             return self._kept[start:stop]
 
-    def __iter__(self):
+    def __iter__(self):  # moto hands the records to Lambda event source mappings as an iterable
         return iter(self[:])
 
     def append(self, record: Any) -> None:
         with self._lock:
             self._kept.append(record)
-
-    @property
-    def kept(self) -> int:
-        with self._lock:
-            return len(self._kept)
 
     def drop_before(self, position: int) -> None:
         """Forget the records before this position (counted from the first record ever added)."""
@@ -138,12 +146,30 @@ class _TransactionSnapshot:
                 del shard.items[length:]
 
 
+def _query_candidates(table: Table) -> list[Item]:
+    """What Table.query needs from all_items(): the items that can match, in any order."""
+    scope = _query_scope.get()
+    if scope is _INDEX_QUERY:
+        partitions = table.items.values() if table.range_key_attr else [table.items]
+        return [item for partition in partitions for item in partition.values()]
+    partition = table.items.get(scope)
+    if partition is None:
+        return []
+    return list(partition.values()) if table.range_key_attr else [partition]
+
+
+def _new_untracked(cls: type, *args: Any, **kwargs: Any) -> Any:
+    """BaseModel.__new__ without adding the instance to cls.instances_tracked."""
+    return object.__new__(cls)
+
+
 def _deepcopy_sharing_tables(value: Any, memo: dict[int, Any] | None = None) -> Any:
     """moto's deepcopy, except that a Table is returned as is (its snapshot is _TransactionSnapshot)."""
     return value if isinstance(value, Table) else copy.deepcopy(value, memo)
 
 
 def check_internals() -> None:
+    """Raise MotoInternalsChanged if what apply() replaces is not there as it was in moto 5.2.5."""
     version = importlib.metadata.version("moto")
     if version != WRITTEN_FOR_MOTO:
         warnings.warn(f"shared.local.moto_patch was written for moto {WRITTEN_FOR_MOTO}, found {version}: "
@@ -158,6 +184,10 @@ def check_internals() -> None:
         "StreamShard reads records by position": "self.items[start:end]" in inspect.getsource(StreamShard.get),
         "Table keeps items in a dict of partitions": "self.items = defaultdict(dict)" in inspect.getsource(
             Table.__init__),
+        "Table.query filters all_items() and sorts its matches": inspect.getsource(Table.query).count(
+            "self.all_items()") == 2 and "self.sorted_items(" in inspect.getsource(Table.query),
+        "BaseModel.__new__ only tracks the instance": "instances_tracked.append(instance)" in inspect.getsource(
+            BaseModel.__new__) and all(model.__new__ is BaseModel.__new__ for model in UNTRACKED_MODELS),
         "DynamoDBStreamsBackend keeps shard_iterators": "self.shard_iterators" in inspect.getsource(
             DynamoDBStreamsBackend.__init__),
     }
@@ -177,6 +207,8 @@ def apply() -> None:
         original_transact = DynamoDBBackend.transact_write_items
         original_shard_init = StreamShard.__init__
         original_streams_init = DynamoDBStreamsBackend.__init__
+        original_query = Table.query
+        original_all_items = Table.all_items
 
         def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
             snapshot = _TransactionSnapshot(self, transact_items)
@@ -185,6 +217,19 @@ def apply() -> None:
             except BaseException:
                 snapshot.restore()
                 raise
+
+        query_signature = inspect.signature(original_query)
+
+        def query(*args: Any, **kwargs: Any) -> Any:
+            arguments = query_signature.bind(*args, **kwargs).arguments
+            token = _query_scope.set(_INDEX_QUERY if arguments.get("index_name") else arguments["hash_key"])
+            try:
+                return original_query(*args, **kwargs)
+            finally:
+                _query_scope.reset(token)
+
+        def all_items(self: Table) -> list[Item]:
+            return original_all_items(self) if _query_scope.get() is None else _query_candidates(self)
 
         def shard_init(self: StreamShard, *args: Any, **kwargs: Any) -> None:
             original_shard_init(self, *args, **kwargs)
@@ -198,6 +243,10 @@ def apply() -> None:
         DynamoDBBackend.transact_write_items = transact_write_items
         StreamShard.__init__ = shard_init
         DynamoDBStreamsBackend.__init__ = streams_init
+        Table.query = query
+        Table.all_items = all_items
+        for model in UNTRACKED_MODELS:
+            model.__new__ = staticmethod(_new_untracked)
         _applied = True
 
 

@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,9 @@ WINDOW = 1000
 NOTES_CHARACTERS = 10_000
 MAX_P95_GROWTH = 1.5
 MAX_TREE_RSS_BYTES = 1024**3
+# Past this the run stops early (and fails) rather than let the stack exhaust the machine's memory.
+ABORT_TREE_RSS_BYTES = 6 * 1024**3
+PROGRESS_SECONDS = 30
 # Share of each kind of request in the mix.
 MIX = {"create": 20, "update": 20, "get": 30, "list": 15, "search": 15}
 
@@ -58,6 +62,11 @@ class Workload:
         self._lock = threading.Lock()
         self.record_ids = list(DEMO_RECORD_IDS)
         self.words = ["john", "jane"]
+
+    def stop(self) -> None:
+        """Hand out no more requests."""
+        with self._lock:
+            self.total = 0
 
     def next_request(self) -> tuple[str, str, str, dict[str, Any] | None] | None:
         """(kind, method, path, body) of the next request, or None when all were handed out."""
@@ -164,7 +173,8 @@ def window_line(number: int, window: list[Outcome], started: float, rss: dict[st
     seconds = window[-1].finished - started
     errors = sum(1 for o in window if o.status >= 400 or o.status == 0)
     return (f"window {number:>3}: {len(window) / seconds:6.1f} req/s  p50={percentile(latencies, 50):7.1f} ms  "
-            f"p95={percentile(latencies, 95):7.1f} ms  errors={errors:<3} RSS={sum(rss.values()) / 1024**2:7.1f} MB")
+            f"p95={percentile(latencies, 95):7.1f} ms  errors={errors:<3} RSS={sum(rss.values()) / 1024**2:7.1f} MB "
+            f"(largest: {max(rss, key=rss.get, default='-')} {max(rss.values(), default=0) / 1024**2:.0f} MB)")
 
 
 def run(stack: LocalStack, total: int, clients: int, seed: int) -> bool:
@@ -177,21 +187,28 @@ def run(stack: LocalStack, total: int, clients: int, seed: int) -> bool:
     for thread in threads:
         thread.start()
     windows: list[list[Outcome]] = []
-    window_started = started
+    window_started = progress_at = started
     rss: dict[str, int] = {}
-    while len(windows) * WINDOW < total:
-        complete = len(outcomes) >= (len(windows) + 1) * WINDOW or not any(t.is_alive() for t in threads)
-        if not complete:
-            time.sleep(0.2)
-            continue
-        with lock:
-            window = outcomes[len(windows) * WINDOW:(len(windows) + 1) * WINDOW]
-        if not window:
+    while True:
+        finished = not any(t.is_alive() for t in threads)
+        if len(outcomes) >= (len(windows) + 1) * WINDOW or (finished and len(outcomes) > len(windows) * WINDOW):
+            with lock:
+                window = outcomes[len(windows) * WINDOW:(len(windows) + 1) * WINDOW]
+            rss = tree_rss(os.getpid())
+            windows.append(window)
+            print(window_line(len(windows), window, window_started, rss), flush=True)
+            window_started = progress_at = window[-1].finished
+        elif finished:
             break
-        rss = tree_rss(os.getpid())
-        windows.append(window)
-        print(window_line(len(windows), window, window_started, rss), flush=True)
-        window_started = window[-1].finished
+        elif time.perf_counter() - progress_at > PROGRESS_SECONDS:
+            rss = tree_rss(os.getpid())
+            progress_at = time.perf_counter()
+            print(f"  ... {len(outcomes)} requests done, RSS={sum(rss.values()) / 1024**2:7.1f} MB", flush=True)
+        else:
+            time.sleep(0.2)
+        if sum(rss.values()) > ABORT_TREE_RSS_BYTES and workload.total:
+            print(f"stopping early: the stack tree passed {ABORT_TREE_RSS_BYTES / 1024**3:.0f} GB", flush=True)
+            workload.stop()
     elapsed = time.perf_counter() - started
     return report(outcomes, windows, elapsed, rss)
 
@@ -211,7 +228,9 @@ def report(outcomes: list[Outcome], windows: list[list[Outcome]], elapsed: float
     print(f"{'PASS' if memory_ok else 'FAIL'}: stack process tree RSS {total_rss / 1024**2:.1f} MB "
           f"(limit {MAX_TREE_RSS_BYTES / 1024**2:.0f} MB): "
           + ", ".join(f"{process} {size / 1024**2:.0f} MB" for process, size in rss.items()))
-    print(f"{'PASS' if errors == 0 else 'FAIL'}: {errors} requests failed")
+    statuses = Counter(f"{o.kind} {o.status or 'no answer'}" for o in outcomes if o.status >= 400 or o.status == 0)
+    print(f"{'PASS' if errors == 0 else 'FAIL'}: {errors} requests failed"
+          + "".join(f"; {what}: {count}" for what, count in statuses.most_common()))
     return latency_ok and memory_ok and errors == 0
 
 

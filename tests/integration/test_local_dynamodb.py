@@ -1,13 +1,14 @@
 """The local stack's embedded DynamoDB: moto patched so transactions copy only what they touch and the
 stream forgets what the poller consumed, and the poller that feeds the indexer only record changes."""
 
+import gc
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from moto.dynamodb.models.dynamo_type import Item
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
 
 from shared.local import moto_patch
 from shared.local.stream_poller import StreamPoller
@@ -170,6 +171,59 @@ def test_a_successful_transaction_applies_every_write(client, table):
     assert counter["S#new"] == {"N": "6"}
     assert [r["eventName"] for r in stream_records(table)[len(stream_before):]] == [
         "INSERT", "MODIFY", "REMOVE", "MODIFY"]
+
+
+def test_a_query_on_a_large_table_sorts_only_what_it_can_match(client, table, monkeypatch):
+    # Given 2,000 records and one partition of three items
+    put_records(client, table, 2000)
+    partition = record_pk(ACCOUNT, "record_7")
+    for sk in ("ASSIGN#user_2", "ASSIGN#user_1"):
+        client.put_item(TableName=table, Item={"PK": {"S": partition}, "SK": {"S": sk}})
+    comparisons = []
+    less_than = DynamoType.__lt__
+
+    def counting_less_than(self: DynamoType, other: DynamoType) -> bool:
+        comparisons.append(self)
+        return less_than(self, other)
+
+    # When the partition is queried
+    monkeypatch.setattr(DynamoType, "__lt__", counting_less_than)
+    items = client.query(TableName=table, KeyConditionExpression="PK = :pk",
+                         ExpressionAttributeValues={":pk": {"S": partition}})["Items"]
+    monkeypatch.undo()
+
+    # Then only its items were sorted, and the answer is in key order
+    assert [item["SK"]["S"] for item in items] == ["ASSIGN#user_1", "ASSIGN#user_2", RECORD_SK]
+    assert len(comparisons) < 20
+
+
+def test_an_index_query_pages_through_every_match_in_index_order(client, table):
+    put_records(client, table, 300)
+    client.put_item(TableName=table, Item=record_item("record_other", "Elsewhere", kanban="kanban_2"))
+    pages, start = [], {}
+    while True:
+        page = client.query(TableName=table, IndexName="GSI1", KeyConditionExpression="GSI1PK = :pk",
+                            ExpressionAttributeValues={":pk": {"S": f"{ACCOUNT}#kanban_1"}}, Limit=40,
+                            ScanIndexForward=False, **start)
+        pages.append([item["CREATED"]["S"] for item in page["Items"]])
+        if "LastEvaluatedKey" not in page:
+            break
+        start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+    assert [len(page) for page in pages] == [40] * 7 + [20]
+    assert sum(pages, []) == sorted((f"1700000000000#record_{n}" for n in range(300)), reverse=True)
+
+
+def test_superseded_item_versions_and_consumed_stream_records_are_freed(client, table):
+    # Given one record written 200 times, and the stream consumed and trimmed
+    for version in range(200):
+        client.put_item(TableName=table, Item=record_item("record_1", f"Version {version}"))
+    poller_for(table, Indexer(), trim=True).drain()
+    gc.collect()
+
+    # Then only the current version of the item is alive (moto's model tracking would keep all 200)
+    alive = [o for o in gc.get_objects() if isinstance(o, Item) and o.hash_key.value == record_pk(ACCOUNT, "record_1")]
+    assert [item.attrs["title"].value for item in alive] == ["Version 199"]
+    assert stream_records(table) == []
 
 
 def test_the_patch_refuses_moto_internals_it_does_not_know(monkeypatch):
