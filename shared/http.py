@@ -53,12 +53,8 @@ def _describe_validation_error(error: dict[str, Any]) -> str:
     kind = error.get("type", "")
     message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
     if source == "body" and not path:
-        return {
-            "json_invalid": "the request body is not valid JSON",
-            "missing": "a JSON request body is required",
-            "model_attributes_type": "the request body must be a JSON object",
-            "model_type": "the request body must be a JSON object",
-        }.get(kind, message)
+        # The body is already known to be one JSON object or empty (see _checked_json).
+        return "a JSON request body is required" if kind == "missing" else message
     if kind == "missing":
         return f"{path} is required"
     if kind == "extra_forbidden":
