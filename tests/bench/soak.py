@@ -218,6 +218,10 @@ def report(outcomes: list[Outcome], windows: list[list[Outcome]], elapsed: float
     by_kind = {kind: sum(1 for o in outcomes if o.kind == kind) for kind in MIX}
     print(f"{len(outcomes)} requests in {elapsed:.1f} s: {len(outcomes) / elapsed:.1f} req/s, {errors} errors; "
           + ", ".join(f"{kind} {count}" for kind, count in by_kind.items()))
+    for label, window in (("first", windows[0]), ("last", windows[-1])):
+        print(f"  {label} window by kind: " + ", ".join(
+            f"{kind} p50={percentile(ms, 50):.0f} p95={percentile(ms, 95):.0f} ms"
+            for kind in MIX if (ms := [o.latency_ms for o in window if o.kind == kind])))
     first = percentile([o.latency_ms for o in windows[0]], 95)
     last = percentile([o.latency_ms for o in windows[-1]], 95)
     latency_ok = last <= MAX_P95_GROWTH * first
