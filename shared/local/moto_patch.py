@@ -12,6 +12,11 @@ Written against moto 5.2.5. Drop each part once moto fixes it upstream:
 - A query starts from `Table.all_items()`, every item of the table sorted by key, and then filters
   and sorts again. Here, within a query, `all_items()` gives a table query only its partition, and an
   index query every item unsorted (it sorts its matches by the full index and table key anyway).
+- An index query then compares, sorts, copies and projects every match of its partition with moto's
+  typed values, whatever its Limit: as an index partition grows (every record of a kanban), each list
+  costs more. The queries this API makes (a string partition key, no sort-key condition, filter or
+  projection) are answered by `_index_page` instead: one pass over plain values, and only the page
+  is copied and projected. Any other query goes to moto as before.
 - moto's BaseModel keeps every instance ever made, for its /moto-api data view: every item version,
   stream record and shard iterator would live as long as the server. Here those three are made
   untracked.
@@ -30,13 +35,15 @@ import types
 import warnings
 from collections.abc import Iterable
 from contextvars import ContextVar
+from types import NoneType
 from typing import Any
 
 import moto.dynamodb.models as dynamodb_models
 from moto.core.common_models import BaseModel
+from moto.dynamodb.comparisons import OpDefault
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
-from moto.dynamodb.models.table import StreamRecord, StreamShard, Table
+from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, StreamRecord, StreamShard, Table
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
 
 WRITTEN_FOR_MOTO = "5.2.5"
@@ -158,6 +165,55 @@ def _query_candidates(table: Table) -> list[Item]:
     return list(partition.values()) if table.range_key_attr else [partition]
 
 
+def _plain(value: DynamoType) -> Any:
+    return value.value if value.type == "S" else value.cast_value
+
+
+def _index_page(table: Table, arguments: dict[str, Any]) -> tuple[list[Item], int, dict[str, Any] | None] | None:
+    """What Table.query answers for an index query of a plain shape, or None for any other query."""
+    index_name = arguments.get("index_name")
+    hash_conditions = arguments.get("hash_key_conditions") or []
+    plain_shape = (
+        index_name and not arguments.get("range_comparison") and not arguments.get("range_key_conditions")
+        and isinstance(arguments.get("filter_expression"), NoneType | OpDefault) and not arguments.get("filter_kwargs")
+        and not arguments.get("projection_expressions") and not arguments.get("consistent_read")
+        and len(hash_conditions) == 1 and hash_conditions[0][1].type == "S" and table.range_key_attr
+    )
+    if not plain_shape:
+        return None
+    index = table.get_index(index_name)
+    keys = {key["KeyType"]: key["AttributeName"] for key in index.schema}
+    if len(index.schema) != 2 or set(keys) != {"HASH", "RANGE"} or hash_conditions[0][0] != keys["HASH"]:
+        return None
+    hash_attribute, range_attribute, wanted = keys["HASH"], keys["RANGE"], hash_conditions[0][1].value
+    matches = []
+    for partition in table.items.values():
+        for item in partition.values():
+            attributes = item.attrs
+            found = attributes.get(hash_attribute)
+            if found is not None and found.value == wanted and found.type == "S":
+                position = attributes.get(range_attribute)
+                if position is not None:
+                    matches.append(((_plain(position), _plain(item.hash_key), _plain(item.range_key)), item))
+    forward = arguments.get("scan_index_forward", True) is not False
+    matches.sort(key=lambda match: match[0], reverse=not forward)
+    start = arguments.get("exclusive_start_key")
+    if start:
+        after = tuple(_plain(DynamoType(start[name]))
+                      for name in (range_attribute, table.hash_key_attr, table.range_key_attr))
+        matches = [m for m in matches if (m[0] > after if forward else m[0] < after)]
+    limit = arguments.get("limit")
+    page: list[Item] = []
+    size = 0
+    for _, item in matches:
+        if len(page) == limit or size + item.size() > RESULT_SIZE_LIMIT:
+            last = table._get_last_evaluated_key(page[-1], index_name)
+            return [index.project(i) for i in copy.deepcopy(page)], len(page), last
+        page.append(item)
+        size += item.size()
+    return [index.project(i) for i in copy.deepcopy(page)], len(page), None
+
+
 def _new_untracked(cls: type, *args: Any, **kwargs: Any) -> Any:
     """BaseModel.__new__ without adding the instance to cls.instances_tracked."""
     return object.__new__(cls)
@@ -190,6 +246,11 @@ def check_internals() -> None:
             BaseModel.__new__) and all(model.__new__ is BaseModel.__new__ for model in UNTRACKED_MODELS),
         "DynamoDBStreamsBackend keeps shard_iterators": "self.shard_iterators" in inspect.getsource(
             DynamoDBStreamsBackend.__init__),
+        "Table.query takes the arguments _index_page answers from": {
+            "range_comparison", "range_key_conditions", "filter_expression", "projection_expressions",
+            "consistent_read", "hash_key_conditions", "index_name", "scan_index_forward", "exclusive_start_key",
+            "limit"} <= set(inspect.signature(Table.query).parameters)
+        and hasattr(Table, "_get_last_evaluated_key"),
     }
     missing = [what for what, holds in expected.items() if not holds]
     if missing:
@@ -222,6 +283,9 @@ def apply() -> None:
 
         def query(*args: Any, **kwargs: Any) -> Any:
             arguments = query_signature.bind(*args, **kwargs).arguments
+            answered = _index_page(arguments["self"], arguments)
+            if answered is not None:
+                return answered
             token = _query_scope.set(_INDEX_QUERY if arguments.get("index_name") else arguments["hash_key"])
             try:
                 return original_query(*args, **kwargs)

@@ -213,6 +213,54 @@ def test_an_index_query_pages_through_every_match_in_index_order(client, table):
     assert sum(pages, []) == sorted((f"1700000000000#record_{n}" for n in range(300)), reverse=True)
 
 
+def test_index_pages_answer_exactly_as_moto_does(client, table, monkeypatch):
+    # Given records of two kanbans, written out of index order
+    for n in (7, 3, 11, 0, 5, 9, 1, 12, 4, 8, 2, 10, 6):
+        client.put_item(TableName=table, Item=record_item(f"record_{n:02d}", f"Lead {n}", kanban=f"kanban_{n % 2}"))
+
+    def every_page(limit: int | None, forward: bool, **extra: Any) -> list[dict[str, Any]]:
+        pages, start = [], {}
+        while True:
+            page = client.query(TableName=table, IndexName="GSI1", KeyConditionExpression="GSI1PK = :pk",
+                                ExpressionAttributeValues={":pk": {"S": f"{ACCOUNT}#kanban_1"}},
+                                ScanIndexForward=forward, **({"Limit": limit} if limit else {}), **start, **extra)
+            pages.append({k: v for k, v in page.items() if k != "ResponseMetadata"})
+            if "LastEvaluatedKey" not in page:
+                return pages
+            start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+    shapes = [(limit, forward, extra) for limit in (None, 1, 2, 6, 7) for forward in (True, False)
+              for extra in ({}, {"Select": "COUNT"})]
+    # When the patch answers, and when moto answers the same queries itself
+    patched = [every_page(limit, forward, **extra) for limit, forward, extra in shapes]
+    monkeypatch.setattr(moto_patch, "_index_page", lambda table, arguments: None)
+    by_moto = [every_page(limit, forward, **extra) for limit, forward, extra in shapes]
+
+    # Then every page, its items, their order and where the next page starts are the same
+    assert patched == by_moto
+    assert [item["CREATED"]["S"] for page in patched[0] for item in page["Items"]] == [
+        f"1700000000000#record_{n:02d}" for n in (1, 3, 5, 7, 9, 11)]
+
+
+def test_an_index_query_copies_only_its_page(client, table, monkeypatch):
+    put_records(client, table, 2000)
+    copies = []
+    item_copy = Item.__deepcopy__
+
+    def counting_copy(self: Item, memo: dict[int, Any]) -> Item:
+        copies.append(self)
+        return item_copy(self, memo)
+
+    monkeypatch.setattr(Item, "__deepcopy__", counting_copy)
+    page = client.query(TableName=table, IndexName="GSI1", KeyConditionExpression="GSI1PK = :pk",
+                        ExpressionAttributeValues={":pk": {"S": f"{ACCOUNT}#kanban_1"}}, Limit=20,
+                        ScanIndexForward=False)
+    monkeypatch.undo()
+
+    assert len(page["Items"]) == 20 and "LastEvaluatedKey" in page
+    assert len(copies) == 20
+
+
 def test_superseded_item_versions_and_consumed_stream_records_are_freed(client, table):
     # Given one record written 200 times, and the stream consumed and trimmed
     for version in range(200):
