@@ -163,3 +163,30 @@ def test_a_hanging_search_engine_does_not_hold_the_other_routes(moto_server, mon
     finally:
         gateway.shutdown()
         blackhole.close()
+
+
+def test_the_local_gateway_sends_answers_without_waiting_for_acknowledgements(monkeypatch):
+    """Nagle's algorithm off on every connection: keep-alive clients would otherwise wait ~40 ms for each
+    answer. (An unknown route is answered by the gateway itself, so no function runs here.)"""
+    options = []
+    gateway = LocalGateway("127.0.0.1", 0)
+    handler_class = gateway.server.RequestHandlerClass
+    setup = handler_class.setup
+
+    def recording_setup(self) -> None:
+        setup(self)
+        options.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    monkeypatch.setattr(handler_class, "setup", recording_setup)
+    threading.Thread(target=gateway.serve_forever, daemon=True).start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=10)
+        for _ in range(2):
+            connection.request("GET", "/nowhere")
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 404
+    finally:
+        gateway.shutdown()
+
+    assert options == [1]
