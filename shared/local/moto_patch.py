@@ -15,8 +15,9 @@ Written against moto 5.2.5. Drop each part once moto fixes it upstream:
 - An index query then compares, sorts, copies and projects every match of its partition with moto's
   typed values, whatever its Limit: as an index partition grows (every record of a kanban), each list
   costs more. The queries this API makes (a string partition key, no sort-key condition, filter or
-  projection) are answered by `_index_page` instead: one pass over plain values, and only the page
-  is copied and projected. Any other query goes to moto as before.
+  projection) are answered by `_index_page` instead, from a `_SortedIndex` per index that every item
+  write keeps in order: a page costs a binary search and the page itself. Any other query goes to
+  moto as before.
 - moto's BaseModel keeps every instance ever made, for its /moto-api data view: every item version,
   stream record and shard iterator would live as long as the server. Here those three are made
   untracked.
@@ -27,13 +28,14 @@ Written against moto 5.2.5. Drop each part once moto fixes it upstream:
 warns if moto is not the version it was written against.
 """
 
+import bisect
 import copy
 import importlib.metadata
 import inspect
 import threading
 import types
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from types import NoneType
 from typing import Any
@@ -146,6 +148,7 @@ class _TransactionSnapshot:
                 table.items[hash_key].pop(range_key, None)
             else:
                 table.items[hash_key][range_key] = item
+            _item_changed(table, hash_key, range_key)
         for shard, length in self._stream_lengths.values():
             if isinstance(shard.items, StreamRecords):
                 shard.items.truncate(length)
@@ -165,8 +168,70 @@ def _query_candidates(table: Table) -> list[Item]:
     return list(partition.values()) if table.range_key_attr else [partition]
 
 
-def _plain(value: DynamoType) -> Any:
+def _plain(value: DynamoType | None) -> Any:
+    if value is None:
+        return None
     return value.value if value.type == "S" else value.cast_value
+
+
+class _SortedIndex:
+    """One index of one table: for each (string) partition key value, its items' keys in index order
+    (index sort key, then table key), as plain values. Item writes refresh it (see `_item_changed`)."""
+
+    def __init__(self, table: Table, hash_attribute: str, range_attribute: str):
+        self._table, self._hash, self._range = table, hash_attribute, range_attribute
+        self.partitions: dict[str, list[tuple[tuple[Any, ...], DynamoType, DynamoType | None]]] = {}
+        self._entries: dict[tuple[Any, Any], tuple[str, tuple[Any, ...], DynamoType, DynamoType | None]] = {}
+        for partition in table.items.values():
+            for item in partition.values() if table.range_key_attr else [partition]:
+                self._add(item)
+
+    def _add(self, item: Item) -> None:
+        found, position = item.attrs.get(self._hash), item.attrs.get(self._range)
+        if found is None or found.type != "S" or position is None:
+            return
+        table_key = (_plain(item.hash_key), _plain(item.range_key))
+        entry = ((_plain(position), *table_key), item.hash_key, item.range_key)
+        bisect.insort(self.partitions.setdefault(found.value, []), entry, key=lambda e: e[0])
+        self._entries[table_key] = (found.value, *entry)
+
+    def refresh(self, hash_key: DynamoType, range_key: DynamoType | None) -> None:
+        """The item under this table key changed, appeared or went: move, add or drop its entry."""
+        old = self._entries.pop((_plain(hash_key), _plain(range_key)), None)
+        if old is not None:
+            value, sort_key = old[0], old[1]
+            entries = self.partitions[value]
+            del entries[bisect.bisect_left(entries, sort_key, key=lambda e: e[0])]
+        partition = self._table.items.get(hash_key)  # .get, unlike [], does not create the partition
+        item = partition.get(range_key) if partition is not None and self._table.range_key_attr else partition
+        if item is not None:
+            self._add(item)
+
+    def page(self, value: str, after: tuple[Any, ...] | None, forward: bool) -> Iterator[Item]:
+        """The partition's items in index order (or reversed), from just after `after`."""
+        entries = self.partitions.get(value, [])
+        if forward:
+            start = 0 if after is None else bisect.bisect_right(entries, after, key=lambda e: e[0])
+            positions: Iterable[int] = range(start, len(entries))
+        else:
+            end = len(entries) if after is None else bisect.bisect_left(entries, after, key=lambda e: e[0])
+            positions = range(end - 1, -1, -1)
+        for position in positions:
+            _, hash_key, range_key = entries[position]
+            partition = self._table.items[hash_key]
+            yield partition[range_key] if self._table.range_key_attr else partition
+
+
+def _sorted_index(table: Table, index_name: str, hash_attribute: str, range_attribute: str) -> _SortedIndex:
+    indexes = table.__dict__.setdefault("_sorted_indexes", {})
+    if index_name not in indexes:
+        indexes[index_name] = _SortedIndex(table, hash_attribute, range_attribute)
+    return indexes[index_name]
+
+
+def _item_changed(table: Table, hash_key: DynamoType, range_key: DynamoType | None) -> None:
+    for index in table.__dict__.get("_sorted_indexes", {}).values():
+        index.refresh(hash_key, range_key)
 
 
 def _index_page(table: Table, arguments: dict[str, Any]) -> tuple[list[Item], int, dict[str, Any] | None] | None:
@@ -185,27 +250,16 @@ def _index_page(table: Table, arguments: dict[str, Any]) -> tuple[list[Item], in
     keys = {key["KeyType"]: key["AttributeName"] for key in index.schema}
     if len(index.schema) != 2 or set(keys) != {"HASH", "RANGE"} or hash_conditions[0][0] != keys["HASH"]:
         return None
-    hash_attribute, range_attribute, wanted = keys["HASH"], keys["RANGE"], hash_conditions[0][1].value
-    matches = []
-    for partition in table.items.values():
-        for item in partition.values():
-            attributes = item.attrs
-            found = attributes.get(hash_attribute)
-            if found is not None and found.value == wanted and found.type == "S":
-                position = attributes.get(range_attribute)
-                if position is not None:
-                    matches.append(((_plain(position), _plain(item.hash_key), _plain(item.range_key)), item))
-    forward = arguments.get("scan_index_forward", True) is not False
-    matches.sort(key=lambda match: match[0], reverse=not forward)
+    hash_attribute, range_attribute = keys["HASH"], keys["RANGE"]
     start = arguments.get("exclusive_start_key")
-    if start:
-        after = tuple(_plain(DynamoType(start[name]))
-                      for name in (range_attribute, table.hash_key_attr, table.range_key_attr))
-        matches = [m for m in matches if (m[0] > after if forward else m[0] < after)]
+    after = tuple(_plain(DynamoType(start[name])) if name in start else None
+                  for name in (range_attribute, table.hash_key_attr, table.range_key_attr)) if start else None
     limit = arguments.get("limit")
+    matches = _sorted_index(table, index_name, hash_attribute, range_attribute).page(
+        hash_conditions[0][1].value, after, arguments.get("scan_index_forward", True) is not False)
     page: list[Item] = []
     size = 0
-    for _, item in matches:
+    for item in matches:
         if len(page) == limit or size + item.size() > RESULT_SIZE_LIMIT:
             last = table._get_last_evaluated_key(page[-1], index_name)
             return [index.project(i) for i in copy.deepcopy(page)], len(page), last
@@ -270,6 +324,9 @@ def apply() -> None:
         original_streams_init = DynamoDBStreamsBackend.__init__
         original_query = Table.query
         original_all_items = Table.all_items
+        original_put_item = Table.put_item
+        original_delete_item = Table.delete_item
+        original_update_item = DynamoDBBackend.update_item
 
         def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
             snapshot = _TransactionSnapshot(self, transact_items)
@@ -295,6 +352,28 @@ def apply() -> None:
         def all_items(self: Table) -> list[Item]:
             return original_all_items(self) if _query_scope.get() is None else _query_candidates(self)
 
+        def put_item(self: Table, *args: Any, **kwargs: Any) -> Item:
+            item = original_put_item(self, *args, **kwargs)
+            _item_changed(self, item.hash_key, item.range_key)
+            return item
+
+        def delete_item(self: Table, hash_key: DynamoType, range_key: DynamoType | None) -> Item | None:
+            try:
+                return original_delete_item(self, hash_key, range_key)
+            finally:
+                _item_changed(self, hash_key, range_key)
+
+        update_signature = inspect.signature(original_update_item)
+
+        def update_item(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Item:
+            arguments = update_signature.bind(self, *args, **kwargs).arguments
+            try:
+                return original_update_item(self, *args, **kwargs)
+            finally:  # moto changes an existing item in place, possibly before it fails
+                table, key = self.tables.get(arguments["table_name"]), arguments["key"]
+                if table is not None and all(name in key for name in table.table_key_attrs):
+                    _item_changed(table, *self.get_keys_value(table, key))
+
         def shard_init(self: StreamShard, *args: Any, **kwargs: Any) -> None:
             original_shard_init(self, *args, **kwargs)
             self.items = StreamRecords(self.items)
@@ -309,6 +388,9 @@ def apply() -> None:
         DynamoDBStreamsBackend.__init__ = streams_init
         Table.query = query
         Table.all_items = all_items
+        Table.put_item = put_item
+        Table.delete_item = delete_item
+        DynamoDBBackend.update_item = update_item
         for model in UNTRACKED_MODELS:
             model.__new__ = staticmethod(_new_untracked)
         _applied = True

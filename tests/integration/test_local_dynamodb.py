@@ -231,15 +231,42 @@ def test_index_pages_answer_exactly_as_moto_does(client, table, monkeypatch):
 
     shapes = [(limit, forward, extra) for limit in (None, 1, 2, 6, 7) for forward in (True, False)
               for extra in ({}, {"Select": "COUNT"})]
+
+    def answers() -> tuple[list, list]:
+        """Every shape of query as the patch answers it, and as moto answers it itself."""
+        patched = [every_page(limit, forward, **extra) for limit, forward, extra in shapes]
+        with monkeypatch.context() as unpatched:
+            unpatched.setattr(moto_patch, "_index_page", lambda table, arguments: None)
+            return patched, [every_page(limit, forward, **extra) for limit, forward, extra in shapes]
+
     # When the patch answers, and when moto answers the same queries itself
-    patched = [every_page(limit, forward, **extra) for limit, forward, extra in shapes]
-    monkeypatch.setattr(moto_patch, "_index_page", lambda table, arguments: None)
-    by_moto = [every_page(limit, forward, **extra) for limit, forward, extra in shapes]
+    patched, by_moto = answers()
 
     # Then every page, its items, their order and where the next page starts are the same
     assert patched == by_moto
     assert [item["CREATED"]["S"] for page in patched[0] for item in page["Items"]] == [
         f"1700000000000#record_{n:02d}" for n in (1, 3, 5, 7, 9, 11)]
+
+    # And so they stay after every kind of write: new, replaced, moved by an update, deleted, and a
+    # transaction that fails after changing an item
+    client.put_item(TableName=table, Item=record_item("record_13", "Lead 13", kanban="kanban_1"))
+    client.put_item(TableName=table, Item=record_item("record_03", "Lead 3 again", kanban="kanban_0"))
+    def key(record_id: str) -> dict[str, Any]:
+        return {"PK": {"S": record_pk(ACCOUNT, record_id)}, "SK": {"S": RECORD_SK}}
+
+    client.update_item(TableName=table, Key=key("record_04"), UpdateExpression="SET GSI1PK = :k",
+                       ExpressionAttributeValues={":k": {"S": f"{ACCOUNT}#kanban_1"}})
+    client.delete_item(TableName=table, Key=key("record_09"))
+    with pytest.raises(ClientError):
+        client.transact_write_items(TransactItems=[
+            {"Put": {"TableName": table, "Item": record_item("record_05", "Moved", kanban="kanban_0")}},
+            {"ConditionCheck": {"TableName": table, "Key": counter_key(),
+                                "ConditionExpression": "attribute_exists(PK)"}},
+        ])
+    patched, by_moto = answers()
+    assert patched == by_moto
+    assert [item["CREATED"]["S"] for page in patched[0] for item in page["Items"]] == [
+        f"1700000000000#record_{n:02d}" for n in (1, 4, 5, 7, 11, 13)]
 
 
 def test_an_index_query_copies_only_its_page(client, table, monkeypatch):
