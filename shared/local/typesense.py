@@ -11,7 +11,6 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 # The local stack's admin key (its server listens on loopback only); `crm-admin reindex` defaults to it.
 LOCAL_TYPESENSE_API_KEY = "crm-local-typesense-key"
@@ -36,10 +35,10 @@ class TypesenseConnection:
         """A search-only key: the parent of the scoped keys the search function generates."""
         import typesense
 
-        parts = urlsplit(self.url)
-        node = {"host": parts.hostname, "port": parts.port or (443 if parts.scheme == "https" else 80),
-                "protocol": parts.scheme}
-        client = typesense.Client({"nodes": [node], "api_key": self.api_key, "connection_timeout_seconds": 5})
+        from shared.search.index import typesense_node
+
+        client = typesense.Client({"nodes": [typesense_node(self.url)], "api_key": self.api_key,
+                                   "connection_timeout_seconds": 5})
         key = client.keys.create({"description": "search", "actions": ["documents:search"], "collections": ["*"]})
         self.search_key = key["value"]
         return self.search_key

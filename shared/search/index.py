@@ -71,6 +71,13 @@ class SearchIndex(Protocol):
     def search(self, query: str | None, where: SearchFilter, page: int, per_page: int) -> SearchPage: ...
 
 
+def typesense_node(url: str) -> dict[str, Any]:
+    """A node URL as the Typesense client takes it."""
+    parts = urlsplit(url.strip())
+    return {"host": parts.hostname, "port": parts.port or (443 if parts.scheme == "https" else 80),
+            "protocol": parts.scheme}
+
+
 def document_id(account_id: str, record_id: str) -> str:
     return f"{account_id}.{record_id}"
 
@@ -141,10 +148,7 @@ class TypesenseIndex:
 
         self._typesense = typesense
         self.alias = alias
-        self._nodes = [
-            {"host": u.hostname, "port": u.port or (443 if u.scheme == "https" else 80), "protocol": u.scheme}
-            for u in (urlsplit(n.strip()) for n in nodes.split(",") if n.strip())
-        ]
+        self._nodes = [typesense_node(n) for n in nodes.split(",") if n.strip()]
         self._timeout = timeout
         self.client = self._client(api_key)
         self._search_key = search_key
