@@ -1,6 +1,8 @@
 """Per-account rate limits through the real handlers: headers, 403, windows, overrides, isolation."""
 
 import json
+import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -16,20 +18,27 @@ def current(account: dict) -> Account:
     return get_account(account["accountId"])
 
 
-def test_successful_responses_carry_the_headers(api):
+@pytest.fixture
+def mid_minute(monkeypatch):
+    """Requests that compare counts must fall in one minute window, whenever the test runs."""
+    now = time.time() // 60 * 60 + 30
+    monkeypatch.setattr(rate_limits, "time", SimpleNamespace(time=lambda: now))
+
+
+def test_successful_responses_carry_the_headers(api, mid_minute):
     first, second = api.get("/kanbans"), api.get("/crm/records")
     assert first.headers["X-RateLimit-Limit"] == "120"
     assert int(first.headers["X-RateLimit-Remaining"]) - 1 == int(second.headers["X-RateLimit-Remaining"])
     assert int(first.headers["X-RateLimit-Reset"]) % 60 == 0
 
 
-def test_every_route_group_counts(api, account, search_settings):
+def test_every_route_group_counts(api, account, search_settings, mid_minute):
     paths = ("/kanbans", "/crm/records", "/crm/fields", "/users", "/crm/search/aggregations")
     remaining = [int(api.get(path).headers["X-RateLimit-Remaining"]) for path in paths]
     assert remaining == [119, 118, 117, 116, 115]
 
 
-def test_exceeding_the_limit_is_a_403_with_headers_and_performs_nothing(api, account):
+def test_exceeding_the_limit_is_a_403_with_headers_and_performs_nothing(api, account, mid_minute):
     rate_limits.set_limits(account["accountId"], per_minute=3, per_hour=None)
     for _ in range(3):
         assert api.post("/crm/records", {"title": "counted"}).status == 201
@@ -45,7 +54,7 @@ def test_exceeding_the_limit_is_a_403_with_headers_and_performs_nothing(api, acc
     assert titles == ["counted"] * 3
 
 
-def test_other_accounts_are_unaffected(api, account):
+def test_other_accounts_are_unaffected(api, account, mid_minute):
     rate_limits.set_limits(account["accountId"], per_minute=1, per_hour=None)
     other = api.as_token(bootstrap_account("Other", "Olga", "olga@example.com")["token"])
     api.get("/kanbans")
