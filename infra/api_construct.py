@@ -12,6 +12,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.nag import acknowledge
+from shared.errors import UNAUTHORIZED_MESSAGE
 from shared.routes import AUTHORIZER_CACHE_SECONDS, ROUTES
 
 STAGE_NAME = "v1"
@@ -26,7 +27,7 @@ MESSAGE_FROM_API_GATEWAY = "$context.error.messageString"  # already a quoted JS
 # every 5xx has a message of ours, which the template extends with the request id).
 # Every type not listed answers through DEFAULT_4XX / DEFAULT_5XX.
 GATEWAY_RESPONSES: dict[str, tuple[int, str | None]] = {
-    "UNAUTHORIZED": (401, "missing, invalid or revoked API token; expected 'Authorization: Bearer <token>'"),
+    "UNAUTHORIZED": (401, UNAUTHORIZED_MESSAGE),
     "EXPIRED_TOKEN": (401, None),
     "ACCESS_DENIED": (403, None),
     "INVALID_API_KEY": (403, "the account of this token has no active API key for this API"),
@@ -57,7 +58,7 @@ def error_template(status: int, message: str | None) -> str:
         text = MESSAGE_FROM_API_GATEWAY
     else:
         text = json.dumps(f"{message} (request id $context.requestId)" if status >= 500 else message)
-    return f'{{"error": {json.dumps(HTTPStatus(status).phrase)}, "message": {text}}}'
+    return f'{{"error":{json.dumps(HTTPStatus(status).phrase)},"message":{text}}}'
 
 
 def paths_by_group(routes=ROUTES) -> dict[str, str]:
@@ -160,8 +161,16 @@ class ApiConstruct(Construct):
         authorized = dict(
             authorizer=self.authorizer, authorization_type=apigw.AuthorizationType.CUSTOM, api_key_required=True
         )
+        public = dict(authorization_type=apigw.AuthorizationType.NONE, api_key_required=False)
         for route in ROUTES:
-            self.api.root.resource_for_path(route.path).add_method(route.method, integration(route.group), **authorized)
+            method = self.api.root.resource_for_path(route.path).add_method(
+                route.method, integration(route.group), **(public if route.public else authorized)
+            )
+            if route.public:
+                acknowledge(method, "AwsSolutions-APIG4",
+                            "The API's documentation (OpenAPI document and docs page) is public by design.")
+                acknowledge(method, "AwsSolutions-COG4",
+                            "The API's documentation (OpenAPI document and docs page) is public by design.")
         for path, group in paths_by_group().items():
             resource = self.api.root.resource_for_path(path)
             # Any other method reaches the function too, which answers 405 with the Allow header;

@@ -28,6 +28,7 @@ from shared.routes import (
     INDEXER_HANDLER,
     INDEXER_TIMEOUT_SECONDS,
     ROUTE_GROUP_HANDLERS,
+    ROUTES,
     VERIFIER_HANDLER,
 )
 
@@ -85,10 +86,17 @@ INDEXER_ACCESS = Access(writes=("repair",), typesense="admin")
 VERIFIER_ACCESS = Access(writes=("repair",), reads=("account", "record"), index_queries=True, typesense="admin")
 
 
+def is_public(group: str) -> bool:
+    """A group whose routes all answer without a token (the documentation): it touches no data."""
+    return all(route.public for route in ROUTES if route.group == group)
+
+
 def access_for(group: str) -> Access:
     """A group's access, plus what every API request needs whatever its route group: reading the
     caller's token, user and account (rights are confirmed on each request) and counting the request
-    against its account's rate limits."""
+    against its account's rate limits. A public group gets nothing at all."""
+    if is_public(group):
+        return Access()
     access = GROUP_ACCESS.get(group, READ_ONLY)
     confirm = tuple(kind for kind in ("token", "account") if kind not in access.reads + access.writes)
     return replace(access, writes=(*access.writes, "rate"), reads=(*access.reads, *confirm))
@@ -134,8 +142,10 @@ class FunctionsConstruct(Construct):
         self.route_groups: dict[str, lambda_.Function] = {
             group: self._build(
                 _pascal(group), handler, service=group, access=access_for(group), timeout=API_TIMEOUT,
-                environment={"PAGINATION_SECRET_ARN": self.pagination_secret.secret_arn},
-                secrets=(self.pagination_secret,),
+                **({} if is_public(group) else {
+                    "environment": {"PAGINATION_SECRET_ARN": self.pagination_secret.secret_arn},
+                    "secrets": (self.pagination_secret,),
+                }),
             )
             for group, handler in ROUTE_GROUP_HANDLERS.items()
         }

@@ -54,6 +54,13 @@ class ServiceUnavailable(DomainError):
         super().__init__(message, {"Retry-After": str(self.retry_after_seconds), **(headers or {})})
 
 
+# What every 401 says, deployed (API Gateway's response to the authorizer's denial) and local alike.
+UNAUTHORIZED_MESSAGE = (
+    "missing, invalid or revoked API token; send the header 'Authorization: Bearer <token>' "
+    "(other schemes, such as Basic, are not accepted)"
+)
+
+
 def error_body(status: HTTPStatus, message: str) -> dict[str, str]:
     """The documented error format: {"error": "<reason phrase>", "message": "..."}."""
     return {"error": status.phrase, "message": message}

@@ -3,7 +3,9 @@ parameters and unknown routes the same way, in the documented error format."""
 
 import base64
 import binascii
+import inspect
 import json
+import re
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -11,7 +13,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError, ResponseValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import ValidationError
 
@@ -25,6 +28,7 @@ from shared.errors import (
     error_body,
 )
 from shared.logic import access, rate_limits
+from shared.models.api import ErrorResponse
 from shared.models.domain import Principal
 
 logger = Logger()
@@ -35,14 +39,56 @@ NextToken = Annotated[str | None, Query(max_length=4096, description="nextToken 
 OptionalId = Annotated[str | None, Query(max_length=200)]
 
 
+def to_json(body: Any) -> str:
+    """The one JSON form of every answer body: compact, UTF-8 text kept as it is."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
 def _error_response(status: HTTPStatus, message: str, headers: dict[str, str] | None = None) -> Response:
     request_id = BaseRouter.current_event.request_context.request_id
     return Response(
         status_code=status.value,
         content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(error_body(status, _message(status, message, request_id))),
+        body=to_json(error_body(status, _message(status, message, request_id))),
         headers=headers,
     )
+
+
+# What each status means, wherever a route can answer it (the OpenAPI document's descriptions).
+STATUS_MEANINGS: dict[int, str] = {
+    200: "OK",
+    201: "Created",
+    400: "A parameter or the body is invalid; the message names it",
+    401: "The Authorization header is missing, or its token is invalid or revoked",
+    403: "The account's rate limit is exhausted (with Retry-After), or the caller may not use this kanban or route",
+    404: "The resource, or a kanban or user the request names, does not exist in this account",
+    409: "The write conflicts with the current state; the message says how",
+    413: "The request is larger than the API accepts (6 MB)",
+    500: "An unexpected failure; the message carries the request id",
+    503: "The database or the search index did not answer in time; retry after Retry-After seconds",
+}
+
+
+def _openapi_metadata(route: routes.Route) -> dict[str, Any]:
+    """The route's OpenAPI metadata, from the route table: the operation, its statuses and security."""
+    responses: dict[int, dict[str, Any]] = {}
+    for status in route.statuses:
+        responses[status] = {"description": STATUS_MEANINGS[status]}
+        if status >= 400:
+            responses[status]["content"] = {content_types.APPLICATION_JSON: {"model": ErrorResponse}}
+    return {
+        "operation_id": route.operation,
+        "summary": route.summary,
+        "tags": [route.group],
+        "status_code": route.status,
+        "responses": responses,
+        "security": [] if route.public else [{BEARER_SCHEME: []}],
+    }
+
+
+BEARER_SCHEME = "bearerAuth"
+API_TITLE = "CRM records API"
+API_VERSION = "1.0.0"
 
 
 def _describe_validation_error(error: dict[str, Any]) -> str:
@@ -76,7 +122,9 @@ def _reject_unknown_query_parameters(app: APIGatewayRestResolver, next_middlewar
         )
     repeated = sorted(name for name, values in given.items() if len(values) > 1)
     if repeated:
-        raise ValidationFailed(f"query parameter {', '.join(repeated)} given more than once")
+        raise ValidationFailed(
+            f"query parameter {', '.join(repeated)} is repeated; give each query parameter once"
+        )
     return next_middleware(app)
 
 
@@ -92,6 +140,14 @@ class JsonApiResolver(APIGatewayRestResolver):
     its account's rate limits, and reads the body strictly (UTF-8, one JSON object, bounded depth and
     numbers), whatever Content-Type the client sent (curl -d sends a form type). Each request gets a
     time budget (request_budget), so a slow dependency is a 503 rather than the gateway's 504."""
+
+    def route(self, rule: str, method: Any, *args: Any, **kwargs: Any):
+        """Every route gets its OpenAPI metadata from the route table, which must declare it."""
+        declared = routes.route_for(str(method).upper(), re.sub(r"<(\w+)>", r"{\1}", rule))
+        if declared is None:
+            raise LookupError(f"{method} {rule} is not in the route table (shared/routes.py)")
+        arguments = inspect.signature(super().route).bind(rule, method, *args, **kwargs).arguments
+        return super().route(**{**arguments, **_openapi_metadata(declared)})
 
     def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         request_id = str((event.get("requestContext") or {}).get("requestId") or "unknown")
@@ -207,7 +263,7 @@ def _lambda_error(error: DomainError, request_id: str, headers: dict[str, str] |
     return {
         "statusCode": error.status.value,
         "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
-        "body": json.dumps(error_body(error.status, _message(error.status, error.message, request_id))),
+        "body": to_json(error_body(error.status, _message(error.status, error.message, request_id))),
         "isBase64Encoded": False,
     }
 
@@ -215,9 +271,16 @@ def _lambda_error(error: DomainError, request_id: str, headers: dict[str, str] |
 def build_app() -> APIGatewayRestResolver:
     app = JsonApiResolver(
         enable_validation=True,
+        serializer=to_json,
+        # A response that breaks its declared model is our failure (500), never the client's (400).
+        response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
         cors=CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type"], max_age=600),
     )
     app.use(middlewares=[_reject_unknown_query_parameters])
+    app.configure_openapi(
+        title=API_TITLE, version=API_VERSION,
+        security_schemes={BEARER_SCHEME: HTTPBearer(scheme="bearer", description="An API token of the account")},
+    )
 
     @app.exception_handler(DomainError)
     def _domain_error(error: DomainError) -> Response:
@@ -242,6 +305,11 @@ def build_app() -> APIGatewayRestResolver:
             return _error_response(error.status, error.message, {"Allow": ", ".join(found.allowed_methods)})
         error = NotFound(f"no route for {event.http_method} {event.path}")
         return _error_response(error.status, error.message)
+
+    @app.exception_handler(ResponseValidationError)
+    def _invalid_response(error: ResponseValidationError) -> Response:
+        logger.error("a response does not match its model", extra={"errors": error.errors()})
+        return _error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "an unexpected error occurred")
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:
@@ -270,8 +338,3 @@ def current_principal(app: APIGatewayRestResolver) -> Principal:
     if principal is None:
         raise Unauthorized("the request carries no authorized principal")
     return principal
-
-
-def created(body: Any) -> Response:
-    return Response(status_code=HTTPStatus.CREATED.value, content_type=content_types.APPLICATION_JSON,
-                    body=json.dumps(body))

@@ -9,13 +9,37 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 
+# Errors any route that takes a token can answer: a bad parameter, a missing or revoked token, an
+# exhausted rate limit or missing rights, a failure, and a database or index that does not answer.
+_ALWAYS = (400, 401, 403, 500, 503)
+
 
 @dataclass(frozen=True)
 class Route:
+    """One operation of the API: what serves it, what it accepts and every status it can answer.
+    The functions' OpenAPI metadata, the document and the CDK methods all come from here."""
+
     method: str
     path: str
     group: str
+    operation: str
+    summary: str
     query: tuple[str, ...] = field(default=())
+    status: int = 200
+    """The status of success."""
+    also: tuple[int, ...] = ()
+    """Other statuses of success (POST /crm/records answers 200 with the record a channelId already has)."""
+    errors: tuple[int, ...] = _ALWAYS
+    public: bool = False
+    """Served without a token and without counting against rate limits (the API's documentation)."""
+
+    @property
+    def takes_body(self) -> bool:
+        return self.method in ("POST", "PUT")
+
+    @property
+    def statuses(self) -> tuple[int, ...]:
+        return tuple(sorted({self.status, *self.also, *self.errors}))
 
 
 # Route group -> the Lambda handler serving it ("module:function").
@@ -25,6 +49,7 @@ ROUTE_GROUP_HANDLERS: dict[str, str] = {
     "meta": "functions.meta.handler:handler",
     "admin": "functions.admin.handler:handler",
     "search": "functions.search.handler:handler",
+    "docs": "functions.docs.handler:handler",
 }
 AUTHORIZER_HANDLER = "functions.authorizer.handler:handler"
 # Fed by the table's stream, not by a route.
@@ -43,31 +68,44 @@ INDEXER_TIMEOUT_SECONDS = 29
 MAX_EVENT_BYTES = 6 * 1024 * 1024
 
 _PAGE = ("limit", "nextToken")
+# Statuses beyond _ALWAYS: 404 for an unknown id (in the path, or kanbanId/userId in the query or body),
+# 409 for a write that conflicts with the current state, 413 for a body over Lambda's payload limit.
+_READ_ONE = (*_ALWAYS, 404)
+_WRITE = (*_ALWAYS, 404, 409, 413)
+_DELETE = (*_ALWAYS, 404, 409)
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/kanbans", "kanbans", (*_PAGE, "accessible")),
-    Route("POST", "/kanbans", "kanbans"),
-    Route("GET", "/kanbans/{kanbanId}", "kanbans"),
-    Route("PUT", "/kanbans/{kanbanId}", "kanbans"),
-    Route("DELETE", "/kanbans/{kanbanId}", "kanbans"),
-    Route("GET", "/crm/records", "records", ("kanbanId", "status", "assignedUserId", *_PAGE)),
-    Route("POST", "/crm/records", "records", ("kanbanId",)),
-    Route("GET", "/crm/records/{recordId}", "records"),
-    Route("PUT", "/crm/records/{recordId}", "records"),
-    Route("DELETE", "/crm/records/{recordId}", "records"),
-    Route("GET", "/crm/fields", "meta", ("kanbanId", "all")),
-    Route("GET", "/crm/statuses", "meta", ("kanbanId",)),
-    Route("GET", "/users", "admin", _PAGE),
-    Route("POST", "/users", "admin"),
-    Route("GET", "/users/{userId}", "admin"),
-    Route("PUT", "/users/{userId}", "admin"),
-    Route("DELETE", "/users/{userId}", "admin"),
-    Route("GET", "/tokens", "admin", _PAGE),
-    Route("POST", "/tokens", "admin"),
-    Route("DELETE", "/tokens/{tokenId}", "admin"),
-    Route("GET", "/crm/search", "search",
-          ("q", "kanbanId", "status", "page", "pageSize", "customFieldId", "customFieldValue")),
-    Route("GET", "/crm/search/aggregations", "search", ("kanbanId",)),
+    Route("GET", "/kanbans", "kanbans", "listKanbans", "List kanbans", (*_PAGE, "accessible")),
+    Route("POST", "/kanbans", "kanbans", "createKanban", "Create a kanban", status=201, errors=_WRITE),
+    Route("GET", "/kanbans/{kanbanId}", "kanbans", "getKanban", "Get a kanban", errors=_READ_ONE),
+    Route("PUT", "/kanbans/{kanbanId}", "kanbans", "updateKanban", "Update a kanban", errors=_WRITE),
+    Route("DELETE", "/kanbans/{kanbanId}", "kanbans", "deleteKanban", "Delete a kanban", errors=_DELETE),
+    Route("GET", "/crm/records", "records", "listRecords", "List records",
+          ("kanbanId", "status", "assignedUserId", *_PAGE), errors=_READ_ONE),
+    Route("POST", "/crm/records", "records", "createRecord", "Create a record", ("kanbanId",), status=201,
+          also=(200,), errors=_WRITE),
+    Route("GET", "/crm/records/{recordId}", "records", "getRecord", "Get a record", errors=_READ_ONE),
+    Route("PUT", "/crm/records/{recordId}", "records", "updateRecord", "Update a record", errors=_WRITE),
+    Route("DELETE", "/crm/records/{recordId}", "records", "deleteRecord", "Delete a record", errors=_DELETE),
+    Route("GET", "/crm/fields", "meta", "listFields", "Get field definitions", ("kanbanId", "all"),
+          errors=_READ_ONE),
+    Route("GET", "/crm/statuses", "meta", "listStatuses", "Get statuses", ("kanbanId",), errors=_READ_ONE),
+    Route("GET", "/users", "admin", "listUsers", "List users", _PAGE),
+    Route("POST", "/users", "admin", "createUser", "Create a user", status=201, errors=_WRITE),
+    Route("GET", "/users/{userId}", "admin", "getUser", "Get a user", errors=_READ_ONE),
+    Route("PUT", "/users/{userId}", "admin", "updateUser", "Update a user", errors=_WRITE),
+    Route("DELETE", "/users/{userId}", "admin", "deleteUser", "Delete a user and revoke their tokens",
+          errors=_DELETE),
+    Route("GET", "/tokens", "admin", "listTokens", "List API tokens", _PAGE),
+    Route("POST", "/tokens", "admin", "createToken", "Create an API token", status=201, errors=_WRITE),
+    Route("DELETE", "/tokens/{tokenId}", "admin", "revokeToken", "Revoke an API token", errors=_DELETE),
+    Route("GET", "/crm/search", "search", "searchRecords", "Search records",
+          ("q", "kanbanId", "status", "page", "pageSize", "customFieldId", "customFieldValue"), errors=_READ_ONE),
+    Route("GET", "/crm/search/aggregations", "search", "getAggregations", "Get status counts", ("kanbanId",),
+          errors=_READ_ONE),
+    Route("GET", "/openapi.json", "docs", "getOpenApiDocument", "This OpenAPI document", errors=(500,),
+          public=True),
+    Route("GET", "/docs", "docs", "getDocsPage", "The API's documentation page", errors=(500,), public=True),
 )
 
 

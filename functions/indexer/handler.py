@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from shared.logic.indexing import IndexingFailed, apply_changes
-from shared.search.index import search_index
+from shared.search.index import index_writer
 
 logger = Logger(service="indexer")
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
@@ -16,7 +16,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 @logger.inject_lambda_context
 def handler(event, context):
     changes = [(r["eventName"], r["dynamodb"].get("NewImage"), r["dynamodb"].get("OldImage")) for r in event["Records"]]
-    failed = {event["Records"][p]["dynamodb"]["SequenceNumber"] for p in apply_changes(search_index(), changes)}
+    failed = {event["Records"][p]["dynamodb"]["SequenceNumber"] for p in apply_changes(index_writer(), changes)}
 
     def record_handler(record: DynamoDBRecord) -> None:
         if record.dynamodb.sequence_number in failed:

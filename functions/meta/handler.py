@@ -8,6 +8,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from shared.http import OptionalId, build_app, current_principal
 from shared.logic import kanbans
+from shared.models.api import FieldsResponse, StatusesResponse
 
 app = build_app()
 logger = Logger(service="meta")
@@ -17,13 +18,13 @@ logger = Logger(service="meta")
 def field_definitions(
     kanbanId: OptionalId = None,
     all: Annotated[bool, Query(description="Fields of every kanban the caller can use")] = False,  # noqa: A002
-):
-    return kanbans.field_definitions(current_principal(app), kanbanId, all)
+) -> FieldsResponse:
+    return {"fields": kanbans.field_definitions(current_principal(app), kanbanId, all)}
 
 
 @app.get("/crm/statuses")
-def status_definitions(kanbanId: OptionalId = None):
-    return kanbans.status_definitions(current_principal(app), kanbanId)
+def status_definitions(kanbanId: OptionalId = None) -> StatusesResponse:
+    return {"statuses": kanbans.status_definitions(current_principal(app), kanbanId)}
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -1,11 +1,19 @@
 """Records: GET/POST /crm/records, GET/PUT/DELETE /crm/records/{recordId}."""
 
+from http import HTTPStatus
+
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
-from shared.http import Limit, NextToken, OptionalId, build_app, created, current_principal
+from shared.http import Limit, NextToken, OptionalId, build_app, current_principal
 from shared.logic import records
-from shared.models.api import CreateRecordRequest, RecordResponse, UpdateRecordRequest
+from shared.models.api import (
+    CreateRecordRequest,
+    MessageResponse,
+    RecordPage,
+    RecordResponse,
+    UpdateRecordRequest,
+)
 
 app = build_app()
 logger = Logger(service="records")
@@ -18,7 +26,7 @@ def list_records(
     assignedUserId: OptionalId = None,
     limit: Limit = 20,
     nextToken: NextToken = None,
-):
+) -> RecordPage:
     return records.list_records(
         current_principal(app), kanban_id=kanbanId, status=status, assigned_user_id=assignedUserId,
         limit=limit, next_token=nextToken,
@@ -26,26 +34,26 @@ def list_records(
 
 
 @app.post("/crm/records")
-def create_record(body: CreateRecordRequest, kanbanId: OptionalId = None):
+def create_record(body: CreateRecordRequest, kanbanId: OptionalId = None) -> RecordResponse:
     record, is_new = records.create_record(current_principal(app), kanbanId, body)
-    response = RecordResponse.of(record).model_dump()
-    return created(response) if is_new else response
+    # A channelId that already has a record answers that record with 200.
+    return record, HTTPStatus.CREATED if is_new else HTTPStatus.OK
 
 
 @app.get("/crm/records/<recordId>")
-def get_record(recordId: str):
-    return RecordResponse.of(records.get_record(current_principal(app), recordId)).model_dump()
+def get_record(recordId: str) -> RecordResponse:
+    return records.get_record(current_principal(app), recordId)
 
 
 @app.put("/crm/records/<recordId>")
-def update_record(recordId: str, body: UpdateRecordRequest):
-    return RecordResponse.of(records.update_record(current_principal(app), recordId, body)).model_dump()
+def update_record(recordId: str, body: UpdateRecordRequest) -> RecordResponse:
+    return records.update_record(current_principal(app), recordId, body)
 
 
 @app.delete("/crm/records/<recordId>")
-def delete_record(recordId: str):
+def delete_record(recordId: str) -> MessageResponse:
     records.delete_record(current_principal(app), recordId)
-    return {"message": "CRM record deleted successfully"}
+    return MessageResponse(message="CRM record deleted successfully")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -8,6 +8,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from shared.http import OptionalId, build_app, current_principal
 from shared.logic import search
+from shared.models.api import AggregationsResponse, SearchResponse
 
 app = build_app()
 logger = Logger(service="search")
@@ -22,7 +23,7 @@ def search_records(
     pageSize: Annotated[int, Query(ge=1, le=100, description="Records per page")] = 20,
     customFieldId: OptionalId = None,
     customFieldValue: Annotated[str | None, Query(max_length=1000, description="Exact value")] = None,
-):
+) -> SearchResponse:
     return search.search_records(
         current_principal(app), q=q, kanban_id=kanbanId, status=status, page=page, page_size=pageSize,
         custom_field_id=customFieldId, custom_field_value=customFieldValue,
@@ -30,7 +31,7 @@ def search_records(
 
 
 @app.get("/crm/search/aggregations")
-def aggregations(kanbanId: OptionalId = None):
+def aggregations(kanbanId: OptionalId = None) -> AggregationsResponse:
     return search.aggregations(current_principal(app), kanbanId)
 
 

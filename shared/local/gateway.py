@@ -24,7 +24,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shared import routes
-from shared.errors import error_body
+from shared.errors import UNAUTHORIZED_MESSAGE, error_body
+from shared.http import to_json
 from shared.local import events
 
 log = logging.getLogger("gateway")
@@ -183,7 +184,7 @@ def _error(status: HTTPStatus, message: str, group: str | None = None) -> Gatewa
     gateway responses do."""
     if status >= 500:
         message = f"{message} (request id {uuid.uuid4()})"
-    body = json.dumps(error_body(status, message)).encode()
+    body = to_json(error_body(status, message)).encode()
     return GatewayResponse(status.value, {"Content-Type": "application/json"}, body, group)
 
 
@@ -235,14 +236,13 @@ class ApiGatewayEmulator:
         if found is None:
             return _error(HTTPStatus.NOT_FOUND, f"no route for {method} {path}")
         authorizer = None
-        if method != "OPTIONS":
+        if method != "OPTIONS" and not (found.route is not None and found.route.public):
             authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
             if not authorization:
-                return _error(HTTPStatus.UNAUTHORIZED, "missing Authorization header; expected 'Bearer <token>'",
-                              found.group)
+                return _error(HTTPStatus.UNAUTHORIZED, UNAUTHORIZED_MESSAGE, found.group)
             policy = self._authorize(authorization, method, path)
             if policy is None:
-                return _error(HTTPStatus.UNAUTHORIZED, "invalid, revoked or unknown API token", found.group)
+                return _error(HTTPStatus.UNAUTHORIZED, UNAUTHORIZED_MESSAGE, found.group)
             if policy.get("failed"):
                 return _error(HTTPStatus.INTERNAL_SERVER_ERROR, "the authorizer failed", found.group)
             authorizer = events.authorizer_context(policy)

@@ -64,5 +64,5 @@ def seed_demo_account() -> dict[str, str]:
                 _CREATED + 1, _CREATED + 1, (), None),
     ):
         records.create_record(record, fields.index_entries(kanban, record.custom_fields))
-    token, bearer = issue_token(DEMO_ACCOUNT_ID, DEMO_ADMIN_ID, "demo admin token")
-    return {"accountId": DEMO_ACCOUNT_ID, "userId": DEMO_ADMIN_ID, "kanbanId": DEMO_KANBAN_ID, "token": bearer}
+    token = issue_token(DEMO_ACCOUNT_ID, DEMO_ADMIN_ID, "demo admin token")
+    return {"accountId": DEMO_ACCOUNT_ID, "userId": DEMO_ADMIN_ID, "kanbanId": DEMO_KANBAN_ID, "token": token.bearer}

@@ -11,15 +11,14 @@ from shared.ids import new_id, now_ms
 from shared.logic import access
 from shared.logic.kanbans import create_kanban
 from shared.models.api import (
-    CreatedTokenResponse,
     CreateKanbanRequest,
     CreateTokenRequest,
     CreateUserRequest,
-    TokenResponse,
     UpdateUserRequest,
     UserResponse,
+    read_only_changes,
 )
-from shared.models.domain import Account, ApiToken, Principal, User
+from shared.models.domain import Account, ApiToken, IssuedToken, Listing, Principal, User, UserDeletion
 from shared.pagination import decode_token, encode_token
 from shared.repository import accounts, kanbans
 
@@ -39,7 +38,7 @@ def _check_kanbans_exist(account_id: str, kanban_ids: list[str]) -> tuple[str, .
     return tuple(unique)
 
 
-def create_user(principal: Principal, request: CreateUserRequest) -> dict[str, Any]:
+def create_user(principal: Principal, request: CreateUserRequest) -> User:
     access.require_admin(principal)
     created_at = now_ms()
     user = User(
@@ -53,17 +52,23 @@ def create_user(principal: Principal, request: CreateUserRequest) -> dict[str, A
         updated_at=created_at,
     )
     accounts.put_user(user, must_exist=False, acting_admin_id=principal.user_id)
-    return UserResponse.of(user).model_dump()
+    return user
 
 
-def get_user(principal: Principal, user_id: str) -> dict[str, Any]:
+def get_user(principal: Principal, user_id: str) -> User:
     access.require_admin(principal)
-    return UserResponse.of(accounts.get_user(principal.account_id, user_id)).model_dump()
+    return accounts.get_user(principal.account_id, user_id)
 
 
-def update_user(principal: Principal, user_id: str, request: UpdateUserRequest) -> dict[str, Any]:
+def update_user(principal: Principal, user_id: str, request: UpdateUserRequest) -> User:
+    """Also takes back a user as GET answered it: its read-only values must be the current ones."""
     access.require_admin(principal)
     user = accounts.get_user(principal.account_id, user_id)
+    changed = read_only_changes(request, UserResponse.model_validate(user).model_dump())
+    if changed:
+        raise ValidationFailed(
+            f"{', '.join(changed)}: read-only, and different from the current value; send it unchanged or leave it out"
+        )
     changes: dict[str, Any] = {"updated_at": max(now_ms(), user.updated_at)}
     for attribute, value in (("name", request.name), ("email", request.email), ("role", request.role)):
         if value is not None:
@@ -74,10 +79,10 @@ def update_user(principal: Principal, user_id: str, request: UpdateUserRequest) 
         raise ValidationFailed("role: you cannot demote yourself; ask another admin")
     updated = user.model_copy(update=changes)
     accounts.put_user(updated, must_exist=True, acting_admin_id=principal.user_id)
-    return UserResponse.of(updated).model_dump()
+    return updated
 
 
-def delete_user(principal: Principal, user_id: str) -> dict[str, Any]:
+def delete_user(principal: Principal, user_id: str) -> UserDeletion:
     """Delete a user and revoke their tokens. Their records keep createdBy/updatedBy. The user's
     tokens stop working with the deletion itself (every request checks that its user exists); the
     tokens are then marked revoked so the token list says so."""
@@ -89,20 +94,18 @@ def delete_user(principal: Principal, user_id: str) -> dict[str, Any]:
     at = now_ms()
     revoked = [accounts.revoke_token(principal.account_id, t.token_id, at).token_id
                for t in accounts.tokens_of_user(principal.account_id, user_id) if t.revoked_at is None]
-    return {"message": "User deleted successfully", "user": UserResponse.of(user).model_dump(),
-            "revokedTokenIds": revoked}
+    return UserDeletion(user=user, revoked_token_ids=tuple(revoked))
 
 
-def list_users(principal: Principal, limit: int, next_token: str | None) -> dict[str, Any]:
+def list_users(principal: Principal, limit: int, next_token: str | None) -> Listing:
     access.require_admin(principal)
     scope = f"users|{principal.account_id}"
     page = accounts.list_users(principal.account_id, limit, decode_token(next_token, scope))
-    users = [UserResponse.of(u).model_dump() for u in page.items]
-    return {"items": users, "nextToken": encode_token(page.cursor, scope)}
+    return Listing(items=page.items, next_token=encode_token(page.cursor, scope))
 
 
-def issue_token(account_id: str, user_id: str, name: str) -> tuple[ApiToken, str]:
-    """Create a token and return it with its Bearer string, which is never stored or shown again."""
+def issue_token(account_id: str, user_id: str, name: str) -> IssuedToken:
+    """Create a token; it carries its Bearer string, which is never stored or shown again."""
     secret = secrets.token_urlsafe(32)
     token = ApiToken(
         token_id=new_id("token"),
@@ -113,27 +116,24 @@ def issue_token(account_id: str, user_id: str, name: str) -> tuple[ApiToken, str
         created_at=now_ms(),
     )
     accounts.create_token(token)
-    return token, f"{_TOKEN_PREFIX}{token.token_id}.{secret}"
+    return IssuedToken(**token.model_dump(), bearer=f"{_TOKEN_PREFIX}{token.token_id}.{secret}")
 
 
-def create_token(principal: Principal, request: CreateTokenRequest) -> dict[str, Any]:
+def create_token(principal: Principal, request: CreateTokenRequest) -> IssuedToken:
     access.require_admin(principal)
-    token, bearer = issue_token(principal.account_id, request.userId, request.name)
-    return CreatedTokenResponse(**TokenResponse.of(token).model_dump(), token=bearer).model_dump()
+    return issue_token(principal.account_id, request.userId, request.name)
 
 
-def list_tokens(principal: Principal, limit: int, next_token: str | None) -> dict[str, Any]:
+def list_tokens(principal: Principal, limit: int, next_token: str | None) -> Listing:
     access.require_admin(principal)
     scope = f"tokens|{principal.account_id}"
     page = accounts.list_tokens(principal.account_id, limit, decode_token(next_token, scope))
-    tokens = [TokenResponse.of(t).model_dump() for t in page.items]
-    return {"items": tokens, "nextToken": encode_token(page.cursor, scope)}
+    return Listing(items=page.items, next_token=encode_token(page.cursor, scope))
 
 
-def revoke_token(principal: Principal, token_id: str) -> dict[str, Any]:
+def revoke_token(principal: Principal, token_id: str) -> ApiToken:
     access.require_admin(principal)
-    token = accounts.revoke_token(principal.account_id, token_id, now_ms())
-    return {"message": "API token revoked successfully", "token": TokenResponse.of(token).model_dump()}
+    return accounts.revoke_token(principal.account_id, token_id, now_ms())
 
 
 def authenticate(authorization: str | None) -> tuple[Principal, Account]:
@@ -173,14 +173,14 @@ def bootstrap_account(account_name: str, admin_name: str, admin_email: str,
     accounts.put_user(admin, must_exist=False)
     principal = Principal(account_id=account.account_id, user_id=admin.user_id, role="admin", token_id="bootstrap")
     kanban = create_kanban(principal, CreateKanbanRequest(name="Sales Pipeline", isDefault=True))
-    token, bearer = issue_token(account.account_id, admin.user_id, "bootstrap admin token")
+    token = issue_token(account.account_id, admin.user_id, "bootstrap admin token")
     if usage_plan_id:
         attach_usage_plan(account.account_id, usage_plan_id)
     return {
         "accountId": account.account_id,
         "userId": admin.user_id,
-        "kanbanId": kanban["id"],
+        "kanbanId": kanban.kanban_id,
         "tokenId": token.token_id,
-        "token": bearer,
+        "token": token.bearer,
     }
 

@@ -2,6 +2,7 @@
 
 import re
 import unicodedata
+from itertools import islice
 from typing import Any
 
 from shared.errors import Conflict, NotFound, ValidationFailed
@@ -10,14 +11,21 @@ from shared.logic import access
 from shared.models.api import (
     CreateKanbanRequest,
     FieldInput,
+    KanbanResponse,
     StatusInput,
     UpdateKanbanRequest,
-    field_definition_body,
-    kanban_body,
+    read_only_changes,
 )
-from shared.models.domain import FieldDefinition, Kanban, Principal, StatusDefinition
+from shared.models.domain import (
+    BoardField,
+    FieldDefinition,
+    Kanban,
+    Listing,
+    Principal,
+    StatusDefinition,
+)
 from shared.pagination import decode_token, encode_token
-from shared.repository import accounts
+from shared.repository import accounts, retries
 from shared.repository import kanbans as repository
 
 MAX_KANBANS_PER_ACCOUNT = 200
@@ -71,11 +79,14 @@ def _fields(inputs: list[FieldInput], existing: tuple[FieldDefinition, ...], at_
     return tuple(result)
 
 
-def _write_with_free_slug(kanban: Kanban, write) -> Kanban:
-    """Try the slug of the name, then name-2, name-3, ... until one is free in the account."""
+def _write_with_free_slug(kanban: Kanban, write, taken: set[str]) -> Kanban:
+    """Write with the slug of the name, else name-2, name-3, ...: the first one no kanban of the
+    account has (`taken`), or the next free one when a concurrent write took it first; at most
+    retries.WRITE_ATTEMPTS writes."""
     base = kanban.slug
-    for attempt in range(1, _SLUG_ATTEMPTS + 1):
-        candidate = kanban.model_copy(update={"slug": base if attempt == 1 else f"{base}-{attempt}"})
+    names = (base, *(f"{base}-{n}" for n in range(2, _SLUG_ATTEMPTS + 1)))
+    for slug in islice((s for s in names if s not in taken), retries.WRITE_ATTEMPTS):
+        candidate = kanban.model_copy(update={"slug": slug})
         try:
             write(candidate)
             return candidate
@@ -88,11 +99,11 @@ def _default_kanban_id(principal: Principal) -> str | None:
     return accounts.get_account(principal.account_id).default_kanban_id
 
 
-def _body(kanban: Kanban, default_id: str | None) -> dict[str, Any]:
-    return kanban_body(kanban, kanban.kanban_id == default_id)
+def _marked(kanban: Kanban, default_id: str | None) -> Kanban:
+    return kanban.model_copy(update={"is_default": kanban.kanban_id == default_id})
 
 
-def list_kanbans(principal: Principal, accessible: bool, limit: int, next_token: str | None) -> dict[str, Any]:
+def list_kanbans(principal: Principal, accessible: bool, limit: int, next_token: str | None) -> Listing:
     """Creation order. Members only ever see the kanbans they have access to; `accessible` asks the
     same of an admin's list, which for an admin is every kanban."""
     query_scope = f"kanbans|{principal.account_id}|{accessible}"
@@ -104,14 +115,14 @@ def list_kanbans(principal: Principal, accessible: bool, limit: int, next_token:
     page = visible[:limit]
     default_id = _default_kanban_id(principal)
     cursor = {"after": page[-1].kanban_id} if len(visible) > limit else None
-    return {"items": [_body(k, default_id) for k in page], "nextToken": encode_token(cursor, query_scope)}
+    return Listing(items=tuple(_marked(k, default_id) for k in page), next_token=encode_token(cursor, query_scope))
 
 
-def get_kanban(principal: Principal, kanban_id: str) -> dict[str, Any]:
-    return _body(access.Scope.of(principal).kanban(kanban_id), _default_kanban_id(principal))
+def get_kanban(principal: Principal, kanban_id: str) -> Kanban:
+    return _marked(access.Scope.of(principal).kanban(kanban_id), _default_kanban_id(principal))
 
 
-def create_kanban(principal: Principal, request: CreateKanbanRequest) -> dict[str, Any]:
+def create_kanban(principal: Principal, request: CreateKanbanRequest) -> Kanban:
     access.require_admin(principal)
     existing = repository.all_kanbans(principal.account_id)
     if len(existing) >= MAX_KANBANS_PER_ACCOUNT:
@@ -132,14 +143,36 @@ def create_kanban(principal: Principal, request: CreateKanbanRequest) -> dict[st
     )
     default_id = _default_kanban_id(principal)
     make_default = request.isDefault or default_id is None
-    kanban = _write_with_free_slug(kanban, lambda k: repository.create_kanban(k, make_default))
-    return _body(kanban, kanban.kanban_id if make_default else default_id)
+    kanban = _write_with_free_slug(kanban, lambda k: repository.create_kanban(k, make_default),
+                                   {k.slug for k in existing})
+    return _marked(kanban, kanban.kanban_id if make_default else default_id)
 
 
-def update_kanban(principal: Principal, kanban_id: str, request: UpdateKanbanRequest) -> dict[str, Any]:
+def _check_read_only(request: UpdateKanbanRequest, current: Kanban) -> None:
+    """A kanban as GET answered it can be sent back: its read-only values must be the current ones."""
+    view = KanbanResponse.model_validate(current).model_dump()
+    changed = read_only_changes(request, view)
+    stored = {f.id: f for f in current.fields}
+    for position, given in enumerate(request.fields or ()):
+        previous = stored.get(given.id) if given.id is not None else None
+        expected_order = previous.order if previous is not None else position
+        expected_system = previous.is_system if previous is not None else False
+        if given.order is not None and given.order != expected_order:
+            changed.append(f"fields.{position}.order")
+        if given.isSystem is not None and given.isSystem != expected_system:
+            changed.append(f"fields.{position}.isSystem")
+    if changed:
+        raise ValidationFailed(
+            f"{', '.join(changed)}: read-only, and different from the current value; "
+            "send it unchanged or leave it out"
+        )
+
+
+def update_kanban(principal: Principal, kanban_id: str, request: UpdateKanbanRequest) -> Kanban:
     access.require_admin(principal)
     old = access.Scope.of(principal).kanban(kanban_id)
     default_id = _default_kanban_id(principal)
+    _check_read_only(request, _marked(old, default_id))
     if request.isDefault is False and default_id == kanban_id:
         raise ValidationFailed("isDefault: an account always has a default kanban; make another one the default")
     updated_at = max(now_ms(), old.updated_at)
@@ -161,34 +194,29 @@ def update_kanban(principal: Principal, kanban_id: str, request: UpdateKanbanReq
         repository.update_kanban(old, candidate, make_default)
 
     if new.slug != old.slug:
-        new = _write_with_free_slug(new, write)
+        new = _write_with_free_slug(new, write, {k.slug for k in repository.all_kanbans(principal.account_id)})
     else:
         write(new)
-    return _body(new, kanban_id if make_default else default_id)
+    return _marked(new, kanban_id if make_default else default_id)
 
 
-def delete_kanban(principal: Principal, kanban_id: str) -> dict[str, str]:
+def delete_kanban(principal: Principal, kanban_id: str) -> None:
     access.require_admin(principal)
     kanban = repository.find_kanban(principal.account_id, kanban_id)
     if kanban is None:
         raise NotFound(f"kanban {kanban_id} not found")
     repository.delete_kanban(kanban)
-    return {"message": "Kanban deleted successfully"}
 
 
-def field_definitions(principal: Principal, kanban_id: str | None, all_kanbans: bool) -> dict[str, Any]:
+def field_definitions(principal: Principal, kanban_id: str | None, all_kanbans: bool) -> tuple[FieldDefinition, ...]:
     if all_kanbans:
         if kanban_id is not None:
             raise ValidationFailed("pass either kanbanId or all=true, not both")
         scope = access.Scope.of(principal)
         boards = [k for k in repository.all_kanbans(principal.account_id) if scope.allows(k.kanban_id)]
-        return {"fields": [
-            {**field_definition_body(f, "fieldId"), "kanbanId": k.kanban_id} for k in boards for f in k.fields
-        ]}
-    kanban = access.Scope.of(principal).kanban(kanban_id)
-    return {"fields": [field_definition_body(f, "fieldId") for f in kanban.fields]}
+        return tuple(BoardField(**f.model_dump(), kanban_id=k.kanban_id) for k in boards for f in k.fields)
+    return access.Scope.of(principal).kanban(kanban_id).fields
 
 
-def status_definitions(principal: Principal, kanban_id: str | None) -> dict[str, Any]:
-    kanban = access.Scope.of(principal).kanban(kanban_id)
-    return {"statuses": [s.model_dump() for s in kanban.statuses]}
+def status_definitions(principal: Principal, kanban_id: str | None) -> tuple[StatusDefinition, ...]:
+    return access.Scope.of(principal).kanban(kanban_id).statuses

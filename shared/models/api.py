@@ -2,19 +2,10 @@
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.alias_generators import to_snake
 
-from shared.models.domain import (
-    ApiToken,
-    FieldDefinition,
-    FieldType,
-    Kanban,
-    Record,
-    Role,
-    StatusDefinition,
-    StatusValue,
-    User,
-)
+from shared.models.domain import FieldType, Role, StatusValue
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -35,6 +26,13 @@ class Request(BaseModel):
     """Bodies reject unknown keys: a misspelt field is a 400, never silently dropped data."""
 
     model_config = ConfigDict(extra="forbid", str_strict=True)
+
+
+def read_only(description: str) -> Any:
+    """A field that responses carry and a PUT may send back: accepted when it equals the stored value,
+    a 400 naming it when it differs (checked by the logic layer with read_only_changes)."""
+    return Field(default=None, description=f"{description} Read-only: accepted when unchanged.",
+                 json_schema_extra={"readOnly": True})
 
 
 class PartialRequest(Request):
@@ -69,38 +67,6 @@ class UpdateRecordRequest(PartialRequest):
     assignedUserIds: list[EntityId] | None = Field(default=None, max_length=MAX_ASSIGNEES)
 
 
-class RecordResponse(BaseModel):
-    recordId: str
-    accountId: str
-    kanbanId: str
-    title: str
-    status: str
-    customFields: dict[str, Any]
-    assignedUserIds: list[str]
-    channelId: str | None
-    createdAt: int
-    updatedAt: int
-    createdBy: str
-    updatedBy: str
-
-    @classmethod
-    def of(cls, record: Record) -> "RecordResponse":
-        return cls(
-            recordId=record.record_id,
-            accountId=record.account_id,
-            kanbanId=record.kanban_id,
-            title=record.title,
-            status=record.status,
-            customFields=record.custom_fields,
-            assignedUserIds=list(record.assigned_user_ids),
-            channelId=record.channel_id,
-            createdAt=record.created_at,
-            updatedAt=record.updated_at,
-            createdBy=record.created_by,
-            updatedBy=record.updated_by,
-        )
-
-
 # --- kanbans, fields, statuses -------------------------------------------------------------------
 
 
@@ -117,6 +83,8 @@ class FieldInput(Request):
     description: Description = ""
     options: list[OptionLabel] | None = Field(default=None, max_length=200)
     boundToChannels: list[Name] = Field(default_factory=list, max_length=50)
+    order: int | None = read_only("The field's position, from its place in the list.")
+    isSystem: bool | None = read_only("Whether the field is a system field.")
 
     @model_validator(mode="after")
     def _options_match_type(self):
@@ -148,6 +116,12 @@ class CreateKanbanRequest(Request):
 
 
 class UpdateKanbanRequest(PartialRequest):
+    """Also takes back a kanban as GET answers it, read-only fields included."""
+
+    id: str | None = read_only("The kanban's id.")
+    slug: str | None = read_only("Derived from the name.")
+    createdAt: int | None = read_only("Creation time (ms).")
+    updatedAt: int | None = read_only("Time of the last change (ms).")
     name: Name | None = None
     description: Description | None = None
     isDefault: bool | None = None
@@ -155,45 +129,6 @@ class UpdateKanbanRequest(PartialRequest):
     # Both lists replace the kanban's lists whole; fields keep their ids by sending them.
     statuses: list[StatusInput] | None = Field(default=None, min_length=1, max_length=50)
     fields: list[FieldInput] | None = Field(default=None, max_length=100)
-
-
-class StatusResponse(BaseModel):
-    value: str
-    label: str
-    color: str
-
-    @classmethod
-    def of(cls, status: StatusDefinition) -> "StatusResponse":
-        return cls(value=status.value, label=status.label, color=status.color)
-
-
-def field_definition_body(field: FieldDefinition, id_key: str) -> dict[str, Any]:
-    """A field definition as the reference shows it: under "id" in a kanban, "fieldId" in /crm/fields."""
-    body: dict[str, Any] = {
-        id_key: field.id,
-        "name": field.name,
-        "type": field.type,
-        "description": field.description,
-    }
-    if field.options is not None:
-        body["options"] = list(field.options)
-    body |= {"order": field.order, "isSystem": field.is_system, "boundToChannels": list(field.bound_to_channels)}
-    return body
-
-
-def kanban_body(kanban: Kanban, is_default: bool) -> dict[str, Any]:
-    return {
-        "id": kanban.kanban_id,
-        "name": kanban.name,
-        "slug": kanban.slug,
-        "description": kanban.description,
-        "isDefault": is_default,
-        "order": kanban.order,
-        "createdAt": kanban.created_at,
-        "updatedAt": kanban.updated_at,
-        "statuses": [StatusResponse.of(s).model_dump() for s in kanban.statuses],
-        "fields": [field_definition_body(f, "id") for f in kanban.fields],
-    }
 
 
 # --- users and tokens ------------------------------------------------------------------------------
@@ -207,34 +142,16 @@ class CreateUserRequest(Request):
 
 
 class UpdateUserRequest(PartialRequest):
+    """Also takes back a user as GET answers it, read-only fields included."""
+
+    userId: str | None = read_only("The user's id.")
+    accountId: str | None = read_only("The user's account.")
+    createdAt: int | None = read_only("Creation time (ms).")
+    updatedAt: int | None = read_only("Time of the last change (ms).")
     name: Name | None = None
     email: Email | None = None
     role: Role | None = None
     kanbanIds: list[EntityId] | None = Field(default=None, max_length=500)
-
-
-class UserResponse(BaseModel):
-    userId: str
-    accountId: str
-    name: str
-    email: str
-    role: str
-    kanbanIds: list[str]
-    createdAt: int
-    updatedAt: int
-
-    @classmethod
-    def of(cls, user: User) -> "UserResponse":
-        return cls(
-            userId=user.user_id,
-            accountId=user.account_id,
-            name=user.name,
-            email=user.email,
-            role=user.role,
-            kanbanIds=list(user.kanban_ids),
-            createdAt=user.created_at,
-            updatedAt=user.updated_at,
-        )
 
 
 class CreateTokenRequest(Request):
@@ -242,7 +159,245 @@ class CreateTokenRequest(Request):
     name: Name = "API token"
 
 
-class TokenResponse(BaseModel):
+
+
+def read_only_changes(request: BaseModel, current: dict[str, Any]) -> list[str]:
+    """The read-only fields a request sets to something other than their current value."""
+    return [
+        name for name in sorted(request.model_fields_set)
+        if (type(request).model_fields[name].json_schema_extra or {}).get("readOnly")
+        and getattr(request, name) != current.get(name)
+    ]
+
+
+# --- responses -------------------------------------------------------------------------------------
+# Every answer body is one of these models. They read domain objects directly (from_attributes, each
+# camelCase field from the snake_case attribute of the same name), so there are no hand-written mappers.
+
+
+class ResponseModel(BaseModel):
+    model_config = ConfigDict(
+        from_attributes=True,
+        validate_by_name=True,
+        validate_by_alias=True,
+        alias_generator=AliasGenerator(validation_alias=to_snake),
+    )
+
+
+class ErrorResponse(ResponseModel):
+    """The error format of every failure, whatever answers it (a function or the gateway)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"error": "Bad Request", "message": "title is required"}]}
+    )
+
+    error: str = Field(description="The HTTP reason phrase of the status")
+    message: str = Field(description="What went wrong, naming the parameter or field at fault")
+
+
+class MessageResponse(ResponseModel):
+    message: str
+
+
+_RECORD_EXAMPLE = {
+    "recordId": "record_1704067200000_abc123",
+    "accountId": "account_xyz",
+    "kanbanId": "kanban_123",
+    "title": "John Doe - New Lead",
+    "status": "new",
+    "customFields": {"field_email_123": "john@example.com", "field_phone_456": "+1234567890",
+                     "field_value_789": 5000},
+    "assignedUserIds": ["user_abc"],
+    "channelId": "channel_123",
+    "createdAt": 1704067200000,
+    "updatedAt": 1704153600000,
+    "createdBy": "user_abc",
+    "updatedBy": "user_abc",
+}
+
+
+class RecordResponse(ResponseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_RECORD_EXAMPLE]})
+
+    recordId: str
+    accountId: str
+    kanbanId: str
+    title: str
+    status: str
+    customFields: dict[str, Any] = Field(description="Custom field values keyed by field id")
+    assignedUserIds: list[str]
+    channelId: str | None = Field(description="Channel id for duplicate prevention")
+    createdAt: int = Field(description="Unix time in milliseconds")
+    updatedAt: int = Field(description="Unix time in milliseconds")
+    createdBy: str
+    updatedBy: str
+
+
+class RecordPage(ResponseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [_RECORD_EXAMPLE], "nextToken": "eyJ0aXRsZSI6..."}]}
+    )
+
+    items: list[RecordResponse]
+    nextToken: str | None = Field(description="Pass it back for the next page; null on the last page")
+
+
+class SearchResponse(ResponseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"items": [_RECORD_EXAMPLE], "total": 1, "page": 1, "pageSize": 20, "totalPages": 1}
+    ]})
+
+    items: list[RecordResponse]
+    total: int
+    page: int
+    pageSize: int
+    totalPages: int
+
+
+class StatusCountResponse(ResponseModel):
+    key: str
+    count: int
+
+
+class AggregationsResponse(ResponseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": [
+        {"key": "new", "count": 25}, {"key": "contacted", "count": 15},
+        {"key": "qualified", "count": 8}, {"key": "closed", "count": 42},
+    ]}]})
+
+    status: list[StatusCountResponse]
+
+
+_STATUS_EXAMPLES = [
+    {"value": "new", "label": "New", "color": "#1890ff"},
+    {"value": "contacted", "label": "Contacted", "color": "#52c41a"},
+    {"value": "qualified", "label": "Qualified", "color": "#722ed1"},
+    {"value": "closed", "label": "Closed Won", "color": "#13c2c2"},
+]
+
+
+class StatusResponse(ResponseModel):
+    value: str
+    label: str
+    color: str
+
+
+class StatusesResponse(ResponseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"statuses": _STATUS_EXAMPLES}]})
+
+    statuses: list[StatusResponse]
+
+
+def _is_none(value: Any) -> bool:
+    return value is None
+
+
+class FieldResponse(ResponseModel):
+    """A field definition as a kanban holds it."""
+
+    id: str
+    name: str
+    type: FieldType
+    description: str
+    options: list[str] | None = Field(default=None, exclude_if=_is_none,
+                                      description="The choices of a select or multiselect field")
+    order: int
+    isSystem: bool
+    boundToChannels: list[str]
+
+
+class FieldDefinitionResponse(ResponseModel):
+    """A field definition as /crm/fields lists it: its id under fieldId, with its kanban for all=true."""
+
+    fieldId: str = Field(validation_alias="id")
+    name: str
+    type: FieldType
+    description: str
+    options: list[str] | None = Field(default=None, exclude_if=_is_none,
+                                      description="The choices of a select or multiselect field")
+    order: int
+    isSystem: bool
+    boundToChannels: list[str]
+    kanbanId: str | None = Field(default=None, exclude_if=_is_none, description="Only with all=true")
+
+
+class FieldsResponse(ResponseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"fields": [
+        {"fieldId": "field_email_123", "name": "Email", "type": "email", "description": "Contact email address",
+         "order": 0, "isSystem": False, "boundToChannels": ["WhatsApp Business"]},
+        {"fieldId": "field_source_789", "name": "Lead Source", "type": "select",
+         "description": "How the lead found us", "options": ["Website", "Referral", "Social Media", "Cold Call"],
+         "order": 2, "isSystem": False, "boundToChannels": []},
+    ]}]})
+
+    fields: list[FieldDefinitionResponse]
+
+
+_KANBAN_EXAMPLE = {
+    "id": "kanban_1704067200000_abc123def",
+    "name": "Sales Pipeline",
+    "slug": "sales-pipeline",
+    "description": "Main sales pipeline for tracking leads",
+    "isDefault": True,
+    "order": 0,
+    "createdAt": 1704067200000,
+    "updatedAt": 1704153600000,
+    "statuses": _STATUS_EXAMPLES,
+    "fields": [
+        {"id": "field_1704067200001_xyz789", "name": "Email", "type": "email",
+         "description": "Contact email address", "order": 0, "isSystem": False, "boundToChannels": []},
+        {"id": "field_1704067200004_ghi012", "name": "Lead Source", "type": "select",
+         "description": "Where the lead came from", "options": ["Website", "Referral", "Social Media", "Cold Call"],
+         "order": 1, "isSystem": False, "boundToChannels": []},
+    ],
+}
+
+
+class KanbanResponse(ResponseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_KANBAN_EXAMPLE]})
+
+    id: str = Field(validation_alias="kanban_id")
+    name: str
+    slug: str = Field(description="URL-friendly version of the name")
+    description: str
+    isDefault: bool
+    order: int = Field(description="Display order in the sidebar")
+    createdAt: int
+    updatedAt: int
+    statuses: list[StatusResponse]
+    fields: list[FieldResponse]
+
+
+class KanbanPage(ResponseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [_KANBAN_EXAMPLE], "nextToken": None}]})
+
+    items: list[KanbanResponse]
+    nextToken: str | None
+
+
+class UserResponse(ResponseModel):
+    userId: str
+    accountId: str
+    name: str
+    email: str
+    role: Role
+    kanbanIds: list[str] = Field(description="The kanbans a member may use (admins use every kanban)")
+    createdAt: int
+    updatedAt: int
+
+
+class UserPage(ResponseModel):
+    items: list[UserResponse]
+    nextToken: str | None
+
+
+class DeletedUserResponse(ResponseModel):
+    message: str = "User deleted successfully"
+    user: UserResponse
+    revokedTokenIds: list[str]
+
+
+class TokenResponse(ResponseModel):
     """A token's metadata. The secret is never part of it: it is shown once, at creation."""
 
     tokenId: str
@@ -252,17 +407,17 @@ class TokenResponse(BaseModel):
     createdAt: int
     revokedAt: int | None
 
-    @classmethod
-    def of(cls, token: ApiToken) -> "TokenResponse":
-        return cls(
-            tokenId=token.token_id,
-            accountId=token.account_id,
-            userId=token.user_id,
-            name=token.name,
-            createdAt=token.created_at,
-            revokedAt=token.revoked_at,
-        )
-
 
 class CreatedTokenResponse(TokenResponse):
-    token: str = Field(description="The Bearer token. Shown only in this response; store it now.")
+    token: str = Field(validation_alias="bearer",
+                       description="The Bearer token. Shown only in this response; store it now.")
+
+
+class TokenPage(ResponseModel):
+    items: list[TokenResponse]
+    nextToken: str | None
+
+
+class RevokedTokenResponse(ResponseModel):
+    message: str = "API token revoked successfully"
+    token: TokenResponse

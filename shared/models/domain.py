@@ -37,6 +37,12 @@ class FieldDefinition(Domain):
     bound_to_channels: tuple[str, ...] = ()
 
 
+class BoardField(FieldDefinition):
+    """A field definition with the kanban it belongs to."""
+
+    kanban_id: str
+
+
 class Account(Domain):
     account_id: str
     name: str
@@ -61,6 +67,8 @@ class Kanban(Domain):
     created_at: int
     updated_at: int
     version: int
+    is_default: bool = False
+    """Whether it is its account's default kanban (the account holds that; set when read)."""
 
     def status_values(self) -> list[str]:
         return [s.value for s in self.statuses]
@@ -96,6 +104,11 @@ class User(Domain):
     updated_at: int
 
 
+class UserDeletion(Domain):
+    user: "User"
+    revoked_token_ids: tuple[str, ...]
+
+
 class ApiToken(Domain):
     token_id: str
     account_id: str
@@ -128,3 +141,33 @@ class Page(Domain):
 
     items: tuple[Any, ...]
     cursor: dict[str, Any] | None
+
+
+class IssuedToken(ApiToken):
+    """A token just created, with its Bearer string: the only time the secret is ever at hand."""
+
+    bearer: str
+
+
+class Listing(Domain):
+    """One page of a list as the API answers it: the items and the opaque token of the next page."""
+
+    items: tuple[Any, ...]
+    next_token: str | None
+
+
+class SearchResults(Domain):
+    items: tuple[Record, ...]
+    total: int
+    page: int
+    page_size: int
+    total_pages: int
+
+
+class StatusCount(Domain):
+    key: str
+    count: int
+
+
+class StatusAggregation(Domain):
+    status: tuple[StatusCount, ...]

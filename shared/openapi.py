@@ -1,0 +1,121 @@
+"""Builds the API's one OpenAPI document from the functions' resolvers and models (`make openapi`).
+
+Each route group's resolver describes its own routes (parameters with their limits, bodies and
+answers from the models, statuses from the route table); this merges them and adds what holds for
+the whole API: the Bearer scheme, the rate-limit headers and the error format.
+"""
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+from shared import routes
+from shared.http import API_TITLE, API_VERSION, BEARER_SCHEME, STATUS_MEANINGS
+
+DOCUMENT_PATH = Path(__file__).resolve().parent.parent / "functions" / "docs" / "openapi.json"
+DESCRIPTION = """\
+Manage CRM records on kanban boards: records with typed custom fields, full-text search (substring,
+up to 2 typos, case-insensitive), exact case-insensitive lookups by custom-field value, status counts,
+and the account's kanbans, users and API tokens.
+
+**Authentication.** Send `Authorization: Bearer <token>` with every request (but this document and
+`/docs`). An admin creates tokens with `POST /tokens`.
+
+**Rate limits.** Per account: 120 requests per minute and 3,000 per hour by default. Every answer to a
+request with a valid token carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`;
+an exhausted limit is a 403 with `Retry-After`.
+
+**Errors.** Every error has the body `{"error": "<reason phrase>", "message": "..."}`. A method a path
+does not serve is a 405 whose `Allow` header lists the methods it does serve.
+
+**Read-only fields.** A kanban or user as GET answers it can be sent back with PUT: read-only fields
+are accepted when unchanged, and a 400 names them when they differ.
+"""
+
+_RATE_LIMIT_HEADERS: dict[str, dict[str, Any]] = {
+    "X-RateLimit-Limit": {"description": "Requests per minute the account may make", "schema": {"type": "integer"}},
+    "X-RateLimit-Remaining": {"description": "Requests left in the current window", "schema": {"type": "integer"}},
+    "X-RateLimit-Reset": {"description": "Unix time (s) when the minute window resets",
+                          "schema": {"type": "integer"}},
+}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}}
+# Statuses answered before a request is counted (the token was refused) or by the gateway itself.
+_UNCOUNTED = {401, 413}
+
+
+def _group_schema(group: str) -> dict[str, Any]:
+    module = importlib.import_module(routes.ROUTE_GROUP_HANDLERS[group].partition(":")[0])
+    return module.app.get_openapi_schema().model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _header_refs(names: list[str]) -> dict[str, dict[str, str]]:
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+
+def _finish_operation(route: routes.Route, operation: dict[str, Any]) -> None:
+    responses = operation["responses"]
+    responses.pop("422", None)  # Powertools' own validation answer: this API answers 400 instead
+    # A response that breaks its model is answered like any other failure: a 500 in the error format.
+    responses["500"] = {"description": STATUS_MEANINGS[500],
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+    for status, response in responses.items():
+        code = int(status)
+        headers: list[str] = []
+        if not route.public and code not in _UNCOUNTED:
+            headers += list(_RATE_LIMIT_HEADERS)
+        if code == 503 or (code == 403 and not route.public):
+            headers += list(_RETRY_AFTER)
+        if headers:
+            response["headers"] = _header_refs(headers)
+    if route.public:
+        operation.pop("security", None)
+        operation["security"] = []
+
+
+def _public_content(route: routes.Route, operation: dict[str, Any]) -> None:
+    """The documentation routes answer a document and a page, not a model."""
+    kind = "application/json" if route.path.endswith(".json") else "text/html"
+    schema = {"type": "object"} if kind == "application/json" else {"type": "string"}
+    operation["responses"]["200"]["content"] = {kind: {"schema": schema}}
+
+
+def build_document() -> dict[str, Any]:
+    merge = OpenAPIMerge(
+        title=API_TITLE, version=API_VERSION, description=DESCRIPTION,
+        security_schemes={BEARER_SCHEME: HTTPBearer(scheme="bearer", description="An API token of the account")},
+        on_conflict="error",
+    )
+    for group in routes.ROUTE_GROUP_HANDLERS:
+        merge.add_schema(_group_schema(group))
+    document = json.loads(merge.get_openapi_json_schema())
+    for route in routes.ROUTES:
+        operation = document["paths"][route.path][route.method.lower()]
+        if route.public:
+            _public_content(route, operation)
+        _finish_operation(route, operation)
+    components = document["components"]
+    for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+        components.get("schemas", {}).pop(unused, None)
+    components["headers"] = {**_RATE_LIMIT_HEADERS, **_RETRY_AFTER}
+    return document
+
+
+def document_text() -> str:
+    return json.dumps(build_document(), indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the document where the docs function serves it from (or to the path given)."""
+    target = Path(argv[0]) if argv else DOCUMENT_PATH
+    target.write_text(document_text(), encoding="utf-8")
+    print(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
