@@ -108,12 +108,14 @@ def _describe_validation_error(error: dict[str, Any]) -> str:
     return f"{path}: {message}" if path else message
 
 
-def _reject_unknown_query_parameters(app: APIGatewayRestResolver, next_middleware):
-    """Each route declares its query parameters in the route table; a typo is a 400, not ignored."""
-    event = app.current_event
-    route = routes.route_for(event.http_method, event.resource)
-    allowed = set(route.query) if route else set()
-    given = event.multi_value_query_string_parameters or {}
+def _check_query_parameters(event: dict[str, Any]) -> None:
+    """Each route declares its query parameters in the route table: a typo is a 400, not ignored, and
+    so is a parameter given twice (before validation, which would only see a list)."""
+    route = routes.route_for(event.get("httpMethod", ""), event.get("resource", ""))
+    if route is None:
+        return  # the router answers 404 or 405
+    allowed = set(route.query)
+    given = event.get("multiValueQueryStringParameters") or {}
     unknown = sorted(set(given) - allowed)
     if unknown:
         raise ValidationFailed(
@@ -125,7 +127,6 @@ def _reject_unknown_query_parameters(app: APIGatewayRestResolver, next_middlewar
         raise ValidationFailed(
             f"query parameter {', '.join(repeated)} is repeated; give each query parameter once"
         )
-    return next_middleware(app)
 
 
 # Deeper bodies are refused before validation: no request body of this API nests more than a few
@@ -159,6 +160,7 @@ class JsonApiResolver(APIGatewayRestResolver):
                 if claimed is not None:
                     principal, account = access.confirm(claimed)
                     quota_headers = rate_limits.consume(account).headers()
+                _check_query_parameters(event)
                 event = _with_checked_body(event)
             except DomainError as refused:
                 return _lambda_error(refused, request_id, quota_headers)
@@ -276,7 +278,6 @@ def build_app() -> APIGatewayRestResolver:
         response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
         cors=CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type"], max_age=600),
     )
-    app.use(middlewares=[_reject_unknown_query_parameters])
     app.configure_openapi(
         title=API_TITLE, version=API_VERSION,
         security_schemes={BEARER_SCHEME: HTTPBearer(scheme="bearer", description="An API token of the account")},
