@@ -28,7 +28,7 @@ def test_token_authorizer_reads_the_authorization_header_and_caches(cfn):
     assert function_id(cfn, AUTHORIZER_HANDLER) in json.dumps(properties["AuthorizerUri"])
 
 
-@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
+@pytest.mark.parametrize("route", [r for r in ROUTES if not r.public], ids=lambda r: f"{r.method} {r.path}")
 def test_each_route_is_a_proxy_method_on_its_group_function(cfn, route):
     authorizer_id, _ = only(cfn, "AWS::ApiGateway::Authorizer")
 
@@ -39,6 +39,19 @@ def test_each_route_is_a_proxy_method_on_its_group_function(cfn, route):
     assert method["AuthorizationType"] == "CUSTOM"
     assert method["AuthorizerId"] == {"Ref": authorizer_id}
     assert method["ApiKeyRequired"] is True
+
+
+def test_the_documentation_is_served_by_the_docs_function_without_a_token_or_api_key(cfn):
+    public = [r for r in ROUTES if r.public]
+    methods = methods_by_route(cfn)
+
+    assert {(r.method, r.path) for r in public} == {("GET", "/openapi.json"), ("GET", "/docs")}
+    for route in public:
+        method = methods[(route.method, route.path)]
+        assert integrated_function_id(method) == function_id(cfn, ROUTE_GROUP_HANDLERS["docs"])
+        assert method["AuthorizationType"] == "NONE"
+        assert not method.get("ApiKeyRequired")
+        assert "AuthorizerId" not in method
 
 
 def test_methods_are_the_routes_plus_any_and_options_on_each_path(cfn):
@@ -59,11 +72,12 @@ def test_any_method_reaches_the_paths_group_function_with_the_same_guard(cfn):
         assert method["ApiKeyRequired"] is True
 
 
-def test_every_method_but_preflight_uses_the_authorizer(cfn):
+def test_every_method_but_preflight_and_the_documentation_uses_the_authorizer(cfn):
     authorizer_id, _ = only(cfn, "AWS::ApiGateway::Authorizer")
 
+    public = {(r.method, r.path) for r in ROUTES if r.public}
     for (http_method, path), method in methods_by_route(cfn).items():
-        if http_method == "OPTIONS":
+        if http_method == "OPTIONS" or (http_method, path) in public:
             assert method["AuthorizationType"] == "NONE", path
             assert not method.get("ApiKeyRequired"), path
         else:
