@@ -52,6 +52,13 @@ class PartialRequest(Request):
 
 
 class CreateRecordRequest(Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "title": "Jane Smith - Website Inquiry",
+        "status": "new",
+        "customFields": {"field_email_123": "jane@example.com", "field_phone_456": "+1987654321",
+                         "field_source_789": "Website"},
+    }]})
+
     title: Title
     status: StatusValue | None = None
     customFields: dict[str, Any] = Field(default_factory=dict)
@@ -60,6 +67,11 @@ class CreateRecordRequest(Request):
 
 
 class UpdateRecordRequest(PartialRequest):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "status": "contacted",
+        "customFields": {"field_notes_abc": "Followed up via email on 2024-01-15"},
+    }]})
+
     title: Title | None = None
     status: StatusValue | None = None
     # A null value removes that field; other fields merge into the stored ones.
