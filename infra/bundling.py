@@ -1,8 +1,13 @@
 """The one Lambda code asset every function shares, built without Docker.
 
-The asset holds `functions/`, `shared/` (less the local-only modules) and the runtime dependencies
-of pyproject.toml, installed by pip as wheels for the Lambda platform. boto3 is left to the Lambda
-runtime, which ships it.
+The asset holds exactly what SHIPPED_SOURCES names (all of `functions/`, and the runtime modules and
+packages of `shared/`) and the runtime dependencies of pyproject.toml, installed by pip as wheels for
+the Lambda platform. boto3 is left to the Lambda runtime, which ships it.
+
+It is an include list, not an exclusion list: code that serves only local development (the
+emulator in `shared/local/`, the operator CLI `shared/admin_cli.py`, any such module added later)
+stays out without anyone having to remember it, and a new module the functions import is shipped
+only once it is added here (tests/infrastructure/test_bundling.py fails until it is).
 """
 
 import re
@@ -18,9 +23,27 @@ from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE_DIRS = ("functions", "shared")
-# Paths (relative to ROOT) that serve only local development: never shipped.
-EXCLUDED_PATHS = frozenset({"shared/local", "shared/admin_cli.py"})
+# Paths (relative to ROOT) copied into the asset, each a file or a whole package. All of `functions/`
+# is shipped (handlers and whatever files they serve); of `shared/`, only what the functions import.
+# Not shipped: shared/local/ (the local stack) and shared/admin_cli.py (the operator's CLI).
+SHIPPED_SOURCES = (
+    "functions",
+    "shared/__init__.py",
+    "shared/errors.py",
+    "shared/http.py",
+    "shared/ids.py",
+    "shared/logic",
+    "shared/models",
+    "shared/pagination.py",
+    "shared/repository",
+    "shared/request_budget.py",
+    "shared/routes.py",
+    "shared/search",
+    "shared/secrets.py",
+    "shared/settings.py",
+    "shared/usage_plans.py",
+)
+# Never copied, wherever they are found.
 EXCLUDED_NAMES = frozenset({"__pycache__", ".pytest_cache"})
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 # Dependencies the Lambda Python runtime already provides.
@@ -53,21 +76,21 @@ def pip_install_command(target: str, python_version: str, platform: str, require
     ]
 
 
-def copy_sources(output_dir: Path, root: Path = ROOT) -> None:
-    """Copy the source packages into the bundle, leaving out local-only modules and bytecode."""
-    for name in SOURCE_DIRS:
-        shutil.copytree(root / name, output_dir / name, ignore=_ignored(root), dirs_exist_ok=True)
+def copy_sources(output_dir: Path, root: Path = ROOT, shipped: Iterable[str] = SHIPPED_SOURCES) -> None:
+    """Copy the shipped files and packages into the bundle, less bytecode and caches."""
+    for relative in shipped:
+        source, target = root / relative, output_dir / relative
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=_ignored, dirs_exist_ok=True)
+        elif source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+        else:
+            raise FileNotFoundError(f"{relative} is listed in SHIPPED_SOURCES but is not in {root}")
 
 
-def _ignored(root: Path):
-    def ignore(directory: str, names: list[str]) -> set[str]:
-        relative = Path(directory).resolve().relative_to(root.resolve())
-        return {
-            n for n in names
-            if n in EXCLUDED_NAMES or n.endswith(EXCLUDED_SUFFIXES) or (relative / n).as_posix() in EXCLUDED_PATHS
-        }
-
-    return ignore
+def _ignored(_directory: str, names: list[str]) -> set[str]:
+    return {n for n in names if n in EXCLUDED_NAMES or n.endswith(EXCLUDED_SUFFIXES)}
 
 
 @jsii.implements(ILocalBundling)
