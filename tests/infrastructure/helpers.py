@@ -1,5 +1,7 @@
 """Reading the synthesized template: which function serves what, with which permissions."""
 
+import json
+import re
 from typing import Any
 
 from infra.functions_construct import lambda_handler
@@ -43,19 +45,101 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def table_arn(cfn: dict[str, Any]) -> dict[str, Any]:
+def function_names(cfn: dict[str, Any]) -> dict[str, str]:
+    """Short name of each function ("records" for functions.records.handler.handler) -> its logical id."""
+    names = {handler.split(".")[1]: logical_id for handler, logical_id in function_ids_by_handler(cfn).items()}
+    assert len(names) == len(function_ids_by_handler(cfn)), "two functions live in one package"
+    return names
+
+
+Grants = dict[tuple[str, frozenset[str] | str | None], frozenset[str]]
+
+
+def on(resource: str, *leading_keys: str) -> tuple[str, frozenset[str] | None]:
+    """The key of a grant in a Grants dict: a resource and the partition prefixes (LeadingKeys) the
+    grant is limited to, if any."""
+    return resource, frozenset(leading_keys) if leading_keys else None
+
+
+def function_grants(cfn: dict[str, Any], function_logical_id: str) -> Grants:
+    """What a function's execution role is allowed, as {(resource, leading keys): actions}.
+
+    Resources are named for reading: "table", "table stream", "index GSI1", "own log group", "*",
+    else "<kind> <logical id less its hash>" ("secret FunctionsPaginationSecret"). Statements are
+    kept apart by condition (a BatchGetItem must fit one statement's LeadingKeys whole); a condition
+    other than a LeadingKeys prefix list stays in the key as its JSON, so it cannot match by accident."""
+    properties = cfn["Resources"][function_logical_id]["Properties"]
+    own_log_group = properties.get("LoggingConfig", {}).get("LogGroup", {}).get("Ref")
+    grants: dict[tuple[str, frozenset[str] | str | None], set[str]] = {}
+    for statement in policy_statements(cfn, function_logical_id):
+        unexpected = set(statement) - {"Action", "Effect", "Resource", "Condition", "Sid"}
+        assert not unexpected and statement["Effect"] == "Allow", f"unexpected statement: {statement}"
+        condition = _condition(statement.get("Condition"))
+        for resource in as_list(statement["Resource"]):
+            label = _resource_label(cfn, resource, own_log_group)
+            grants.setdefault((label, condition), set()).update(as_list(statement["Action"]))
+    return {key: frozenset(actions) for key, actions in grants.items()}
+
+
+def format_grant_key(key: tuple[str, frozenset[str] | str | None]) -> str:
+    """A grant's key as the literal expectations write it: on('table', 'ACCOUNT*')."""
+    resource, condition = key
+    arguments = [resource, *(sorted(condition) if isinstance(condition, frozenset) else [])]
+    suffix = f"  # condition {condition}" if isinstance(condition, str) else ""
+    return f"on({', '.join(map(repr, arguments))}){suffix}"
+
+
+def format_grants(grants: Grants) -> str:
+    """Grants written as the tests' literal expectations write them."""
+    lines = [f"    {format_grant_key(key)}: {{{', '.join(map(repr, sorted(actions)))}}},"
+             for key, actions in sorted(grants.items(), key=lambda item: format_grant_key(item[0]))]
+    return "{\n" + "\n".join(lines) + "\n}"
+
+
+def _condition(condition: dict[str, Any] | None) -> frozenset[str] | str | None:
+    if not condition:
+        return None
+    if list(condition) == ["ForAllValues:StringLike"] and list(condition["ForAllValues:StringLike"]) == [
+        "dynamodb:LeadingKeys"
+    ]:
+        return frozenset(as_list(condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]))
+    return json.dumps(condition, sort_keys=True)
+
+
+_KINDS = {
+    "AWS::SecretsManager::Secret": "secret",
+    "AWS::SQS::Queue": "queue",
+    "AWS::Logs::LogGroup": "log group",
+    "AWS::SNS::Topic": "topic",
+    "AWS::KMS::Key": "key",
+    "AWS::S3::Bucket": "bucket",
+}
+
+
+def _resource_label(cfn: dict[str, Any], resource: Any, own_log_group: str | None) -> str:
+    if isinstance(resource, str):
+        return resource
     table_id, _ = only(cfn, "AWS::DynamoDB::Table")
-    return {"Fn::GetAtt": [table_id, "Arn"]}
-
-
-def dynamodb_actions(statement: dict[str, Any]) -> set[str]:
-    return {a for a in as_list(statement["Action"]) if a.startswith("dynamodb:")}
-
-
-def leading_keys(statement: dict[str, Any]) -> set[str] | None:
-    condition = statement.get("Condition", {}).get("ForAllValues:StringLike", {})
-    keys = condition.get("dynamodb:LeadingKeys")
-    return None if keys is None else set(as_list(keys))
+    if "Fn::Join" in resource:
+        separator, parts = resource["Fn::Join"]
+        if separator == "" and len(parts) == 2 and parts[0] == {"Fn::GetAtt": [table_id, "Arn"]}:
+            index = re.fullmatch(r"/index/([^/*]+)", parts[1])
+            if index:
+                return f"index {index.group(1)}"
+        return json.dumps(resource, sort_keys=True)
+    if "Ref" in resource:
+        logical_id, attribute = resource["Ref"], "Arn"
+    elif "Fn::GetAtt" in resource:
+        logical_id, attribute = resource["Fn::GetAtt"]
+    else:
+        return json.dumps(resource, sort_keys=True)
+    if logical_id == table_id:
+        return {"Arn": "table", "StreamArn": "table stream"}.get(attribute, f"table {attribute}")
+    if logical_id == own_log_group and attribute == "Arn":
+        return "own log group"
+    resource_type = cfn["Resources"].get(logical_id, {}).get("Type", "parameter")
+    name = f"{_KINDS.get(resource_type, resource_type)} {re.sub(r'[0-9A-F]{8}$', '', logical_id)}"
+    return name if attribute == "Arn" else f"{name} {attribute}"
 
 
 def resource_paths(cfn: dict[str, Any]) -> dict[str, str]:
