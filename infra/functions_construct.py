@@ -230,14 +230,16 @@ class FunctionsConstruct(Construct):
             return {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": prefixes}}
 
         table_arn = self._table.table_arn
+        # Every partition it may read is in one statement: a BatchGetItem whose keys span partitions
+        # (the caller's token, user and account) is allowed only if one statement covers all its keys.
+        readable = tuple(dict.fromkeys((*access.writes, *access.reads)))
+        if readable:
+            role.add_to_principal_policy(iam.PolicyStatement(
+                actions=list(READ_ACTIONS), resources=[table_arn], conditions=leading_keys(readable),
+            ))
         if access.writes:
             role.add_to_principal_policy(iam.PolicyStatement(
-                actions=[*READ_ACTIONS, *WRITE_ACTIONS], resources=[table_arn], conditions=leading_keys(access.writes),
-            ))
-        read_only = tuple(kind for kind in access.reads if kind not in access.writes)
-        if read_only:
-            role.add_to_principal_policy(iam.PolicyStatement(
-                actions=list(READ_ACTIONS), resources=[table_arn], conditions=leading_keys(read_only),
+                actions=list(WRITE_ACTIONS), resources=[table_arn], conditions=leading_keys(access.writes),
             ))
         if access.index_queries:
             # Index partition keys are not item partitions, so LeadingKeys cannot scope these.

@@ -24,7 +24,7 @@ from .helpers import (
 )
 
 READ = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"}
-READ_WRITE = READ | {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+WRITE = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 SECRET_READ = {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
 # Every function writes its own log group and sends X-Ray traces (which cannot be narrowed from "*").
 EVERY_FUNCTION = {
@@ -38,31 +38,33 @@ PAGINATION_SECRET = {on("secret FunctionsPaginationSecret"): SECRET_READ}
 
 # Function (the package of its handler) -> {on(resource, *LeadingKeys prefixes): actions}. Every API
 # function reads the caller's token, user and account (ACCOUNT*, TOKEN#*) and counts the request (RATE#*).
+# All partitions a function reads are in one statement: a BatchGetItem is allowed only when a single
+# statement's LeadingKeys cover every key it asks for (the token, user and account read together).
 EXPECTED_GRANTS = {
     "records": {
         **EVERY_FUNCTION, **PAGINATION_SECRET, **INDEX_QUERIES,
-        on("table", "RECORD#*", "CHANNEL#*", "COUNTS#*", "RATE#*"): READ_WRITE,
-        on("table", "ACCOUNT*", "TOKEN#*"): READ,
+        on("table", "ACCOUNT*", "CHANNEL#*", "COUNTS#*", "RATE#*", "RECORD#*", "TOKEN#*"): READ,
+        on("table", "CHANNEL#*", "COUNTS#*", "RATE#*", "RECORD#*"): WRITE,
     },
     "kanbans": {
         **EVERY_FUNCTION, **PAGINATION_SECRET,
-        on("table", "ACCOUNT*", "COUNTS#*", "RATE#*"): READ_WRITE,
-        on("table", "TOKEN#*"): READ,
+        on("table", "ACCOUNT*", "COUNTS#*", "RATE#*", "TOKEN#*"): READ,
+        on("table", "ACCOUNT*", "COUNTS#*", "RATE#*"): WRITE,
     },
     "meta": {
         **EVERY_FUNCTION, **PAGINATION_SECRET,
-        on("table", "RATE#*"): READ_WRITE,
-        on("table", "ACCOUNT*", "TOKEN#*"): READ,
+        on("table", "ACCOUNT*", "RATE#*", "TOKEN#*"): READ,
+        on("table", "RATE#*"): WRITE,
     },
     "admin": {
         **EVERY_FUNCTION, **PAGINATION_SECRET, **INDEX_QUERIES,
-        on("table", "ACCOUNT*", "TOKEN#*", "RATE#*"): READ_WRITE,
+        on("table", "ACCOUNT*", "RATE#*", "TOKEN#*"): READ | WRITE,
     },
     "search": {
         **EVERY_FUNCTION, **PAGINATION_SECRET, **INDEX_QUERIES,
         on("secret FunctionsTypesenseSearchKey"): SECRET_READ,
-        on("table", "RATE#*"): READ_WRITE,
-        on("table", "RECORD#*", "ACCOUNT*", "COUNTS#*", "TOKEN#*"): READ,
+        on("table", "ACCOUNT*", "COUNTS#*", "RATE#*", "RECORD#*", "TOKEN#*"): READ,
+        on("table", "RATE#*"): WRITE,
     },
     # The API's documentation, served without a token: no data, no secret.
     "docs": {
@@ -70,21 +72,21 @@ EXPECTED_GRANTS = {
     },
     "authorizer": {
         **EVERY_FUNCTION,
-        on("table", "TOKEN#*", "ACCOUNT*"): READ,
+        on("table", "ACCOUNT*", "TOKEN#*"): READ,
     },
     "indexer": {
         on("own log group"): {"logs:CreateLogStream", "logs:PutLogEvents"},
         on("*"): {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams"},
         on("secret FunctionsTypesenseApiKey"): SECRET_READ,
         on("table stream"): {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"},
-        on("table", "REPAIR*"): READ_WRITE,
+        on("table", "REPAIR*"): READ | WRITE,
         on("queue SearchIndexingIndexingFailures"): {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
     },
     "verifier": {
         **EVERY_FUNCTION, **INDEX_QUERIES,
         on("secret FunctionsTypesenseApiKey"): SECRET_READ,
-        on("table", "REPAIR*"): READ_WRITE,
-        on("table", "ACCOUNT*", "RECORD#*"): READ,
+        on("table", "ACCOUNT*", "RECORD#*", "REPAIR*"): READ,
+        on("table", "REPAIR*"): WRITE,
     },
 }
 
