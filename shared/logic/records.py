@@ -1,7 +1,5 @@
 """Record rules: defaults, custom-field validation, channel deduplication, merges and access."""
 
-import random
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -11,10 +9,9 @@ from shared.logic import access, fields
 from shared.models.api import CreateRecordRequest, RecordResponse, UpdateRecordRequest
 from shared.models.domain import Principal, Record
 from shared.pagination import decode_token, encode_token
-from shared.repository import accounts, kanbans
+from shared.repository import accounts, kanbans, retries
 from shared.repository import records as repository
 
-_WRITE_ATTEMPTS = 20
 T = TypeVar("T")
 
 
@@ -60,7 +57,7 @@ def create_record(principal: Principal, kanban_id: str | None, request: CreateRe
         version=1,
     )
     entries = fields.index_entries(kanban, custom_fields)
-    for _ in range(_WRITE_ATTEMPTS):
+    for _ in range(retries.WRITE_ATTEMPTS):
         try:
             repository.create_record(record, entries)
             return record, True
@@ -78,12 +75,15 @@ def get_record(principal: Principal, record_id: str) -> Record:
 
 
 def _with_retries(write: Callable[[], T], record_id: str) -> T:
-    """Run a read-modify-write again, after a jittered backoff, when another writer got in between."""
-    for attempt in range(_WRITE_ATTEMPTS):
+    """Run a read-modify-write again, after a jittered pause, when another writer got in between: at
+    most retries.WRITE_ATTEMPTS times in all, and not past the request's deadline. Only this lost race
+    (ConcurrentUpdate) is re-run; the calls inside are resent by shared.repository.retries alone."""
+    for attempt in range(1, retries.WRITE_ATTEMPTS + 1):
         try:
             return write()
         except ConcurrentUpdate:
-            time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
+            if attempt == retries.WRITE_ATTEMPTS or not retries.pause(attempt):
+                break
     raise ConcurrentUpdate(f"record {record_id} is being changed by many writers at once; retry")
 
 

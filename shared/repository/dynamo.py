@@ -1,6 +1,5 @@
 """Low-level helpers shared by the repositories: item (de)serialization, transactions, batch reads."""
 
-import random
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -11,12 +10,12 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from shared.errors import DomainError
-from shared.repository.table import PK, SK, dynamodb_client
+from shared.repository import retries
+from shared.repository.table import PK, SK, StorageUnavailable, dynamodb_client
 from shared.settings import get_settings
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-_TRANSACTION_ATTEMPTS = 6
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -103,23 +102,19 @@ def _condition(
 
 
 def transact(writes: Sequence[Write]) -> None:
-    """Run writes atomically. A failed condition raises the error its write names; conflicts retry."""
-    client = dynamodb_client()
-    for attempt in range(_TRANSACTION_ATTEMPTS):
-        try:
-            client.transact_write_items(TransactItems=[w.operation for w in writes])
-            return
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            reasons = error.response.get("CancellationReasons") or []
-            for write, reason in zip(writes, reasons, strict=False):
-                if reason.get("Code") == "ConditionalCheckFailed" and write.on_condition_failure:
-                    raise write.on_condition_failure from None
-            retryable = any(r.get("Code") in ("TransactionConflict", "ThrottlingError") for r in reasons)
-            if not retryable or attempt == _TRANSACTION_ATTEMPTS - 1:
-                raise
-            time.sleep(random.uniform(0, 0.02 * 2**attempt))
+    """Run writes atomically. A failed condition raises the error its write names. Conflicts with
+    other transactions and throttling are resent by the client (shared.repository.retries), which
+    raises TableContention or StorageUnavailable if they outlast its attempts."""
+    try:
+        dynamodb_client().transact_write_items(TransactItems=[w.operation for w in writes])
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "TransactionCanceledException":
+            raise
+        reasons = error.response.get("CancellationReasons") or []
+        for write, reason in zip(writes, reasons, strict=False):
+            if reason.get("Code") == "ConditionalCheckFailed" and write.on_condition_failure:
+                raise write.on_condition_failure from None
+        raise
 
 
 def get(pk: str, sk: str) -> dict[str, Any] | None:
@@ -131,7 +126,8 @@ def get(pk: str, sk: str) -> dict[str, Any] | None:
 def batch_get(keys: Iterable[tuple[str, str]],
               attributes: Sequence[str] = ()) -> dict[tuple[str, str], dict[str, Any]]:
     """Strongly consistent reads of up to 100 items (only `attributes`, keys included, if given);
-    returns what exists, keyed by (PK, SK)."""
+    returns what exists, keyed by (PK, SK). Keys DynamoDB leaves unprocessed (it was busy) are asked
+    for again as shared.repository.retries allows, like any other resend."""
     pending = [key(pk, sk) for pk, sk in dict.fromkeys(keys)]
     found: dict[tuple[str, str], dict[str, Any]] = {}
     client = dynamodb_client()
@@ -139,18 +135,19 @@ def batch_get(keys: Iterable[tuple[str, str]],
     if attributes:
         names = {f"#a{i}": name for i, name in enumerate((PK, SK, *attributes))}
         request |= {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
-    for attempt in range(8):
-        if not pending:
-            break
+    attempts = 0
+    while pending:
+        if attempts:
+            delay = retries.delay_before_retry(attempts)
+            if delay is None:
+                raise StorageUnavailable(f"the database is busy (it left {len(pending)} keys unread); retry shortly")
+            time.sleep(delay)
+        attempts += 1
         response = client.batch_get_item(RequestItems={table_name(): {"Keys": pending, **request}})
         for item in response["Responses"].get(table_name(), []):
             data = deserialize(item)
             found[(data[PK], data[SK])] = data
         pending = response.get("UnprocessedKeys", {}).get(table_name(), {}).get("Keys", [])
-        if pending:
-            time.sleep(random.uniform(0, 0.02 * 2**attempt))
-    if pending:
-        raise RuntimeError(f"DynamoDB left {len(pending)} keys unprocessed")
     return found
 
 

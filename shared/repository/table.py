@@ -8,7 +8,8 @@ from functools import lru_cache
 from typing import Any
 
 from shared import request_budget
-from shared.errors import ServiceUnavailable
+from shared.repository import retries
+from shared.repository.retries import StorageUnavailable
 from shared.settings import get_settings
 
 PK, SK = "PK", "SK"
@@ -64,12 +65,9 @@ def create_table(client: Any, table_name: str) -> None:
     )
 
 
-class StorageUnavailable(ServiceUnavailable):
-    """DynamoDB did not answer in time (or at all); whether a write was applied is unknown."""
-
-
 # Tight enough that a request's last call ends inside the functions' timeout (see request_budget).
-_CLIENT_CONFIG = {"connect_timeout": 1, "read_timeout": 2, "retries": {"total_max_attempts": 2, "mode": "standard"}}
+# One attempt here: shared.repository.retries decides every resend, so retries never nest.
+_CLIENT_CONFIG = {"connect_timeout": 1, "read_timeout": 2, "retries": {"total_max_attempts": 1, "mode": "standard"}}
 
 
 def _refuse_when_budget_spent(**_: Any) -> None:
@@ -87,7 +85,8 @@ def _as_unavailable(exception: Exception, **_: Any) -> None:
 @lru_cache(maxsize=1)
 def dynamodb_client() -> Any:
     """The process's DynamoDB client, built on first use and reused by warm invocations. Every attempt
-    honours the request's budget, and timeouts or unreachable endpoints become StorageUnavailable."""
+    honours the request's budget, failed attempts are resent only as shared.repository.retries says,
+    and timeouts or unreachable endpoints that outlast it become StorageUnavailable."""
     import boto3
     from botocore.config import Config
 
@@ -98,4 +97,5 @@ def dynamodb_client() -> Any:
     )
     client.meta.events.register("before-send.dynamodb", _refuse_when_budget_spent)
     client.meta.events.register("after-call-error.dynamodb", _as_unavailable)
+    retries.install(client)
     return client
