@@ -41,7 +41,7 @@ def _served_document() -> dict[str, Any]:
     domain carries it (https://…/v1), the root otherwise (a custom domain, the local gateway)."""
     context = app.current_event.request_context
     stage = context.stage
-    base = f"/{stage}" if stage and context.path.startswith(f"/{stage}/") else "/"
+    base = f"/{stage}" if ".execute-api." in str(context.domain_name) and context.path.startswith(f"/{stage}/") else "/"
     return {**_document(), "servers": [{"url": base, "description": "This API"}]}
 
 
