@@ -75,7 +75,7 @@ def _search_index(args: argparse.Namespace):
     """The index the options name; by default the local stack's Typesense (TYPESENSE_URL when it uses
     one of its own, else the bundled server on TYPESENSE_PORT)."""
     from shared.local.typesense import LOCAL_TYPESENSE_API_KEY
-    from shared.search.index import search_index
+    from shared.search.index import index_writer
 
     os.environ["TYPESENSE_NODES"] = (args.typesense_nodes or os.environ.get("TYPESENSE_NODES")
                                      or os.environ.get("TYPESENSE_URL")
@@ -86,8 +86,8 @@ def _search_index(args: argparse.Namespace):
         os.environ["TYPESENSE_API_KEY"] = LOCAL_TYPESENSE_API_KEY
     os.environ["TYPESENSE_COLLECTION"] = args.collection
     _reset_caches()
-    search_index.cache_clear()
-    return search_index()
+    index_writer.cache_clear()
+    return index_writer()
 
 
 def _reindex(args: argparse.Namespace) -> dict:

@@ -76,9 +76,9 @@ def _require_free_ports(host: str, ports: dict[str, int]) -> None:
 def _repair_index() -> None:
     """After Typesense restarted: re-index, for every account, whatever it lost."""
     from shared.logic.index_verification import repair_all
-    from shared.search.index import search_index
+    from shared.search.index import index_writer
 
-    result = repair_all(search_index())
+    result = repair_all(index_writer())
     logging.getLogger("typesense").warning("index checked after the restart: %d documents repaired",
                                            result.differences)
 
@@ -110,12 +110,12 @@ def main() -> None:
         # Imported after the environment is set: these read the settings on first use.
         from shared.local.seed import seed_demo_account
         from shared.repository.table import create_table, dynamodb_client
-        from shared.search.index import search_index
+        from shared.search.index import index_writer
 
         create_table(dynamodb_client(), settings.table_name)
         if external:
-            search_index().drop()
-        search_index().ensure_ready()
+            index_writer().drop()
+        index_writer().ensure_ready()
         demo = seed_demo_account()
         gateway = LocalGateway(settings.host, settings.port, settings.workers, settings.authorizer_cache_seconds,
                                max_workers=settings.max_workers)

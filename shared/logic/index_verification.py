@@ -13,7 +13,7 @@ from typing import Any
 from shared.models.domain import Record
 from shared.repository import accounts
 from shared.repository import index_verification as repository
-from shared.search.index import TypesenseIndex
+from shared.search.ports import VerifiableIndex
 
 PAGE_SIZE = 100
 # The scheduled verifier's metric: documents found missing, stale or orphaned (and repaired) per run.
@@ -50,7 +50,7 @@ class Position:
     after: Any = None
 
 
-def _reindex(index: TypesenseIndex, account_id: str, record_ids: Sequence[str]) -> list[Record]:
+def _reindex(index: VerifiableIndex, account_id: str, record_ids: Sequence[str]) -> list[Record]:
     """Write the current records (removing documents of those gone); returns those the engine refused."""
     current = repository.indexable_records(account_id, record_ids)
     present = {record.record_id for record, _ in current}
@@ -59,7 +59,7 @@ def _reindex(index: TypesenseIndex, account_id: str, record_ids: Sequence[str]) 
     return [record for record, _ in current if record.record_id in refused]
 
 
-def _refused_page(index: TypesenseIndex, account_id: str, repair: bool, after: Any) -> tuple[Drift, Any]:
+def _refused_page(index: VerifiableIndex, account_id: str, repair: bool, after: Any) -> tuple[Drift, Any]:
     record_ids, after = repository.refused_page(account_id, after, PAGE_SIZE)
     refused = record_ids
     if repair and record_ids:
@@ -68,7 +68,7 @@ def _refused_page(index: TypesenseIndex, account_id: str, repair: bool, after: A
     return Drift(refused=refused), after
 
 
-def _table_page(index: TypesenseIndex, account_id: str, repair: bool, after: Any) -> tuple[Drift, Any]:
+def _table_page(index: VerifiableIndex, account_id: str, repair: bool, after: Any) -> tuple[Drift, Any]:
     versions, after = repository.record_versions(account_id, after, PAGE_SIZE)
     indexed = index.indexed_versions(account_id, list(versions)) if versions else {}
     drift = Drift(missing=[r for r in versions if r not in indexed],
@@ -79,7 +79,7 @@ def _table_page(index: TypesenseIndex, account_id: str, repair: bool, after: Any
     return drift, after
 
 
-def _index_page(index: TypesenseIndex, account_id: str, repair: bool, after: Any) -> tuple[Drift, Any]:
+def _index_page(index: VerifiableIndex, account_id: str, repair: bool, after: Any) -> tuple[Drift, Any]:
     page = after or 1
     documents = index.account_documents(account_id, page, PAGE_SIZE)
     existing = repository.existing_record_ids(account_id, [r for r, _ in documents]) if documents else set()
@@ -90,12 +90,12 @@ def _index_page(index: TypesenseIndex, account_id: str, repair: bool, after: Any
     return drift, page + 1 if len(documents) == PAGE_SIZE else None
 
 
-_PAGES: dict[str, Callable[[TypesenseIndex, str, bool, Any], tuple[Drift, Any]]] = {
+_PAGES: dict[str, Callable[[VerifiableIndex, str, bool, Any], tuple[Drift, Any]]] = {
     "refused": _refused_page, "table": _table_page, "index": _index_page,
 }
 
 
-def check_account(index: TypesenseIndex, start: Position, repair: bool) -> Iterator[tuple[Drift, Position | None]]:
+def check_account(index: VerifiableIndex, start: Position, repair: bool) -> Iterator[tuple[Drift, Position | None]]:
     """Page by page from `start`: the drift each page showed (repaired if `repair`) and where to
     resume after it (None once the account is done)."""
     phases = PHASES[PHASES.index(start.phase):]
@@ -111,7 +111,7 @@ def check_account(index: TypesenseIndex, start: Position, repair: bool) -> Itera
             break
 
 
-def verify(index: TypesenseIndex, account_id: str | None, repair: bool) -> dict[str, Any]:
+def verify(index: VerifiableIndex, account_id: str | None, repair: bool) -> dict[str, Any]:
     """`crm-admin verify-index`: every account's differences (or one account's), repaired if asked."""
     report = []
     for account in [account_id] if account_id else accounts.list_account_ids():
@@ -132,7 +132,7 @@ class SweepResult:
     """False when the time ran out; the next sweep resumes where this one stopped."""
 
 
-def repair_all(index: TypesenseIndex, has_time: Callable[[], bool] = lambda: True) -> SweepResult:
+def repair_all(index: VerifiableIndex, has_time: Callable[[], bool] = lambda: True) -> SweepResult:
     """Check and repair every account, resuming where the previous sweep stopped, until done or until
     `has_time()` says no (then the resume point is saved for the next sweep)."""
     saved = repository.verifier_cursor()

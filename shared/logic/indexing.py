@@ -8,7 +8,7 @@ from typing import Any
 from shared.ids import now_ms
 from shared.models.domain import Record
 from shared.repository import accounts, index_verification, kanbans, records
-from shared.search.index import SearchIndex, SearchUnavailable, TypesenseIndex, document_id
+from shared.search.ports import IndexWrites, RebuildableIndex, SearchUnavailable, document_id
 
 _REINDEX_BATCH = 100
 # How often a batch offers the engine a document it refuses before it is kept for repair instead.
@@ -25,7 +25,7 @@ Change = tuple[str, dict[str, Any] | None, dict[str, Any] | None]
 
 
 def apply_changes(
-    index: SearchIndex, changes: Sequence[Change],
+    index: IndexWrites, changes: Sequence[Change],
     note_refused: Callable[[Sequence[Record]], None] = index_verification.note_refused,
 ) -> set[int]:
     """Bring the index in step with a batch of stream changes, with one write per kind of change;
@@ -75,7 +75,7 @@ def _record_total() -> int:
     )
 
 
-def _copy_all(index: TypesenseIndex, collection: str, progress: Progress, phase: str, total: int) -> set[str]:
+def _copy_all(index: RebuildableIndex, collection: str, progress: Progress, phase: str, total: int) -> set[str]:
     """Index every record of every account into the collection; returns the document ids written."""
     live: set[str] = set()
     batch: list = []
@@ -96,7 +96,7 @@ def _copy_all(index: TypesenseIndex, collection: str, progress: Progress, phase:
     return live
 
 
-def _remove_deleted(index: TypesenseIndex, collection: str, live: set[str]) -> int:
+def _remove_deleted(index: RebuildableIndex, collection: str, live: set[str]) -> int:
     """Delete the documents of records the table no longer holds; returns how many."""
     candidates: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for doc_id, account_id, record_id in index.documents(collection):
@@ -112,7 +112,7 @@ def _remove_deleted(index: TypesenseIndex, collection: str, live: set[str]) -> i
     return len(deleted)
 
 
-def rebuild(index: TypesenseIndex, progress: Progress) -> dict[str, Any]:
+def rebuild(index: RebuildableIndex, progress: Progress) -> dict[str, Any]:
     """Rebuild the index from the table into a new collection, then switch the alias to it.
 
     Searches keep using the old collection until the switch. A second pass afterwards picks up what

@@ -10,7 +10,7 @@ from shared.models.api import RecordResponse
 from shared.models.domain import INDEXED_FIELD_TYPES, Principal, Record
 from shared.repository import kanbans
 from shared.repository import records as repository
-from shared.search.index import SearchFilter, search_index
+from shared.search.index import SearchFilter, search_reader
 
 
 def _page_body(records: list[Record], total: int, page: int, page_size: int) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def _full_text(principal: Principal, q: str | None, kanban_id: str | None, statu
     if kanban_ids == []:
         return _page_body([], 0, page, page_size)
     where = SearchFilter(account_id=principal.account_id, kanban_ids=kanban_ids, status=status)
-    found = search_index().search((q or "").strip() or None, where, page, page_size)
+    found = search_reader().search((q or "").strip() or None, where, page, page_size)
     current = repository.get_records(principal.account_id, found.record_ids)
     # Items are the records as stored now: deleted ones drop out, moved ones only if still matching.
     items = [

@@ -5,19 +5,25 @@ Searches read through the alias; writes go to the collection the alias points at
 for WRITE_TARGET_TTL_SECONDS (Typesense 0.24 loses, on restart, every document written through an
 alias). Each document carries the record's version, and a write never replaces a document with an
 older version of the same record, whatever order deliveries, retries or rebuilds bring.
+
+Two classes, one key each. TypesenseIndexWriter holds the admin key: collections and the alias,
+imports, deletes, rebuilds and the verifier's reads (the indexer, the verifier, `crm-admin`, the local
+stack); it implements the SearchIndex port. TypesenseSearchReader holds only the search-only key, from
+which it derives a key scoped to each account; it implements SearchReader and is the search
+function's, which never gets the admin key. A process builds the one it needs on first use
+(index_writer(), search_reader()) and reuses it, and each builds its Typesense clients on first use.
 """
 
 import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Protocol, TypeVar
+from functools import cached_property, lru_cache
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from shared.errors import ServiceUnavailable
 from shared.models.domain import Record
+from shared.search.ports import SearchFilter, SearchPage, SearchUnavailable, document_id
 from shared.secrets import resolve
 from shared.settings import get_settings
 
@@ -32,10 +38,6 @@ _IDS_PER_DELETE = 40
 WRITE_TARGET_TTL_SECONDS = 2.0
 
 
-class SearchUnavailable(ServiceUnavailable):
-    """Typesense cannot be reached or answered with a server error."""
-
-
 class _CollectionGone(Exception):
     """The collection a write resolved was dropped meanwhile (a rebuild switched the alias)."""
 
@@ -48,38 +50,11 @@ def _request_errors() -> tuple[type[Exception], ...]:
             exceptions.InvalidParameter, exceptions.ConfigError)
 
 
-@dataclass(frozen=True)
-class SearchFilter:
-    account_id: str
-    kanban_ids: Sequence[str] | None  # None: every kanban of the account
-    status: str | None
-
-
-@dataclass(frozen=True)
-class SearchPage:
-    record_ids: list[str]
-    found: int
-
-
-class SearchIndex(Protocol):
-    def upsert(self, records: Sequence[tuple[Record, Sequence[str]]]) -> list[str]:
-        """Index records with their search values; returns the record ids that failed."""
-
-    def delete(self, records: Sequence[Record]) -> list[str]:
-        """Remove records; returns the record ids that failed."""
-
-    def search(self, query: str | None, where: SearchFilter, page: int, per_page: int) -> SearchPage: ...
-
-
 def typesense_node(url: str) -> dict[str, Any]:
     """A node URL as the Typesense client takes it."""
     parts = urlsplit(url.strip())
     return {"host": parts.hostname, "port": parts.port or (443 if parts.scheme == "https" else 80),
             "protocol": parts.scheme}
-
-
-def document_id(account_id: str, record_id: str) -> str:
-    return f"{account_id}.{record_id}"
 
 
 def collection_schema(name: str) -> dict[str, Any]:
@@ -142,36 +117,47 @@ def _quotable(value: str) -> str:
     return value
 
 
-class TypesenseIndex:
-    def __init__(self, nodes: str, alias: str, api_key: str, search_key: str | None, timeout: float = 2.0):
-        import typesense
+def _client(nodes: list[dict[str, Any]], api_key: str, timeout: float) -> Any:
+    import typesense
 
-        self._typesense = typesense
+    return typesense.Client({
+        "nodes": nodes, "api_key": api_key, "connection_timeout_seconds": timeout,
+        "num_retries": 1, "retry_interval_seconds": 0.1, "healthcheck_interval_seconds": 1,
+    })
+
+
+def _call(operation: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """Run a Typesense call; an unreachable or failing server becomes SearchUnavailable."""
+    import httpx
+    from typesense import exceptions
+
+    try:
+        return operation(*args, **kwargs)
+    except _request_errors():
+        raise
+    except (exceptions.TypesenseClientError, httpx.HTTPError) as error:
+        raise SearchUnavailable("search is temporarily unavailable; try again shortly") from error
+
+
+def _nodes(nodes: str) -> list[dict[str, Any]]:
+    return [typesense_node(n) for n in nodes.split(",") if n.strip()]
+
+
+class TypesenseIndexWriter:
+    """The index as the admin key sees it: collections and the alias, writes, rebuilds, and the reads
+    verification needs. Implements the SearchIndex port; never used by the search function."""
+
+    def __init__(self, nodes: str, alias: str, api_key: str, timeout: float = 2.0):
         self.alias = alias
-        self._nodes = [typesense_node(n) for n in nodes.split(",") if n.strip()]
+        self._nodes = _nodes(nodes)
+        self._api_key = api_key
         self._timeout = timeout
-        self.client = self._client(api_key)
-        self._search_key = search_key
-        self._scoped_clients: dict[str, Any] = {}
         self._write_target: tuple[str, float] | None = None  # (collection, when resolved: monotonic seconds)
 
-    def _client(self, api_key: str) -> Any:
-        return self._typesense.Client({
-            "nodes": self._nodes, "api_key": api_key, "connection_timeout_seconds": self._timeout,
-            "num_retries": 1, "retry_interval_seconds": 0.1, "healthcheck_interval_seconds": 1,
-        })
-
-    def _call(self, operation, *args: Any, **kwargs: Any) -> Any:
-        """Run a Typesense call; an unreachable or failing server becomes SearchUnavailable."""
-        import httpx
-        from typesense import exceptions
-
-        try:
-            return operation(*args, **kwargs)
-        except _request_errors():
-            raise
-        except (exceptions.TypesenseClientError, httpx.HTTPError) as error:
-            raise SearchUnavailable("search is temporarily unavailable; try again shortly") from error
+    @cached_property
+    def client(self) -> Any:
+        """The admin client, built on first use and kept."""
+        return _client(self._nodes, self._api_key, self._timeout)
 
     # --- collections and alias -------------------------------------------------------------------
 
@@ -183,11 +169,11 @@ class TypesenseIndex:
         from typesense import exceptions
 
         try:
-            return self._call(self.client.aliases[self.alias].retrieve)["collection_name"]
+            return _call(self.client.aliases[self.alias].retrieve)["collection_name"]
         except exceptions.ObjectNotFound:
             name = f"{self.alias}-1"
             with contextlib.suppress(exceptions.ObjectAlreadyExists):
-                self._call(self.client.collections.create, collection_schema(name))
+                _call(self.client.collections.create, collection_schema(name))
             self.switch_alias(name)
             return name
 
@@ -216,28 +202,28 @@ class TypesenseIndex:
             return write(self.write_collection())
 
     def create_collection(self, name: str) -> None:
-        self._call(self.client.collections.create, collection_schema(name))
+        _call(self.client.collections.create, collection_schema(name))
 
     def current_collection(self) -> str | None:
         from typesense import exceptions
 
         try:
-            return self._call(self.client.aliases[self.alias].retrieve)["collection_name"]
+            return _call(self.client.aliases[self.alias].retrieve)["collection_name"]
         except exceptions.ObjectNotFound:
             return None
 
     def switch_alias(self, collection: str) -> None:
-        self._call(self.client.aliases.upsert, self.alias, {"collection_name": collection})
+        _call(self.client.aliases.upsert, self.alias, {"collection_name": collection})
 
     def drop_collection(self, name: str) -> None:
-        self._call(self.client.collections[name].delete)
+        _call(self.client.collections[name].delete)
 
     def drop(self) -> None:
         """Remove the alias and the collection behind it (a local stack starts empty, like its table)."""
         from typesense import exceptions
 
         if (name := self.current_collection()) is not None:
-            self._call(self.client.aliases[self.alias].delete)
+            _call(self.client.aliases[self.alias].delete)
             with contextlib.suppress(exceptions.ObjectNotFound):
                 self.drop_collection(name)
         self._write_target = None
@@ -256,7 +242,7 @@ class TypesenseIndex:
         found: dict[str, int] = {}
         for start in range(0, len(searches), _MAX_SEARCHES_PER_REQUEST):
             batch = searches[start:start + _MAX_SEARCHES_PER_REQUEST]
-            results = self._call(self.client.multi_search.perform, {"searches": batch}, {})["results"]
+            results = _call(self.client.multi_search.perform, {"searches": batch}, {})["results"]
             for result in results:
                 if result.get("code") == 404:
                     raise _CollectionGone(collection)
@@ -271,7 +257,7 @@ class TypesenseIndex:
         newer = [d for d in documents if d["version"] > indexed.get(d["id"], 0)]
         if not newer:
             return []
-        results = self._call(self.client.collections[collection].documents.import_, newer, {"action": "upsert"})
+        results = _call(self.client.collections[collection].documents.import_, newer, {"action": "upsert"})
         return [d["recordId"] for d, r in zip(newer, results, strict=True) if not r.get("success")]
 
     def upsert(self, records: Sequence[tuple[Record, Sequence[str]]], collection: str | None = None) -> list[str]:
@@ -302,13 +288,13 @@ class TypesenseIndex:
         come last, so a walk page by page sees every document that was there when it began."""
         params = {"q": "*", "filter_by": f"accountId:=`{_quotable(account_id)}`", "sort_by": "createdAt:asc",
                   "include_fields": "recordId,version", "page": page, "per_page": per_page}
-        result = self._writing(lambda target: self._call(self.client.collections[target].documents.search, params))
+        result = self._writing(lambda target: _call(self.client.collections[target].documents.search, params))
         return [(hit["document"]["recordId"], hit["document"]["version"]) for hit in result["hits"]]
 
     def documents(self, collection: str) -> list[tuple[str, str, str]]:
         """(document id, account id, record id) of every document in a collection."""
-        exported = self._call(self.client.collections[collection].documents.export,
-                              {"include_fields": "id,accountId,recordId"})
+        exported = _call(self.client.collections[collection].documents.export,
+                         {"include_fields": "id,accountId,recordId"})
         return [
             (doc["id"], doc["accountId"], doc["recordId"])
             for line in exported.splitlines() if line.strip() for doc in [json.loads(line)]
@@ -317,24 +303,41 @@ class TypesenseIndex:
     def delete_documents(self, collection: str, ids: Sequence[str]) -> None:
         """Delete by id, in requests small enough for a query string."""
         for start in range(0, len(ids), _IDS_PER_DELETE):
-            self._call(self.client.collections[collection].documents.delete,
-                       {"filter_by": _id_filter(ids[start:start + _IDS_PER_DELETE])})
+            _call(self.client.collections[collection].documents.delete,
+                  {"filter_by": _id_filter(ids[start:start + _IDS_PER_DELETE])})
 
-    # --- reads -----------------------------------------------------------------------------------
+
+class TypesenseSearchReader:
+    """The index as the search function sees it: searches through the alias, each confined to one
+    account by a scoped key derived from the search-only key. It holds no admin key, so it can neither
+    write nor manage collections. Implements the SearchReader port."""
+
+    MAX_SCOPED_CLIENTS = 1000
+
+    def __init__(self, nodes: str, alias: str, search_key: str, timeout: float = 2.0):
+        self.alias = alias
+        self._nodes = _nodes(nodes)
+        self._search_key = search_key
+        self._timeout = timeout
+        self._scoped_clients: dict[str, Any] = {}
+
+    @cached_property
+    def _key_client(self) -> Any:
+        """A client on the search-only key, built on first use; it derives the scoped keys (locally,
+        with no request)."""
+        return _client(self._nodes, self._search_key, self._timeout)
 
     def _scoped_client(self, account_id: str) -> Any:
         """A client whose key embeds the account filter: Typesense itself confines every search to
-        the account, whatever the query says."""
-        if self._search_key is None:
-            raise RuntimeError("no Typesense search key is configured")
+        the account, whatever the query says. Kept per account (up to MAX_SCOPED_CLIENTS)."""
         client = self._scoped_clients.get(account_id)
         if client is None:
-            if len(self._scoped_clients) >= 1000:
+            if len(self._scoped_clients) >= self.MAX_SCOPED_CLIENTS:
                 self._scoped_clients.clear()
-            scoped = self.client.keys.generate_scoped_search_key(
+            scoped = self._key_client.keys.generate_scoped_search_key(
                 self._search_key, {"filter_by": f"accountId:=`{_quotable(account_id)}`"}
             )
-            client = self._scoped_clients[account_id] = self._client(scoped)
+            client = self._scoped_clients[account_id] = _client(self._nodes, scoped, self._timeout)
         return client
 
     def search(self, query: str | None, where: SearchFilter, page: int, per_page: int) -> SearchPage:
@@ -352,20 +355,29 @@ class TypesenseIndex:
 
         client = self._scoped_client(where.account_id)
         try:
-            result = self._call(client.collections[self.alias].documents.search, params)
+            result = _call(client.collections[self.alias].documents.search, params)
         except exceptions.ObjectNotFound:  # nothing indexed yet: no collection behind the alias
             return SearchPage([], 0)
         return SearchPage([hit["document"]["recordId"] for hit in result["hits"]], result["found"])
 
 
 @lru_cache(maxsize=1)
-def search_index() -> TypesenseIndex:
-    """The process's index client, built on first use and reused by warm invocations. The indexer has
-    the admin key; the search function only the search-only key, from which it derives scoped keys."""
+def index_writer() -> TypesenseIndexWriter:
+    """The process's index writer (the indexer, the verifier, `crm-admin`, the local stack), built on
+    first use and reused by warm invocations. It reads the admin key only."""
     settings = get_settings()
     admin_key = resolve(settings.typesense_api_key, settings.typesense_api_key_secret_arn)
+    if admin_key is None:
+        raise RuntimeError("no Typesense admin key is configured")
+    return TypesenseIndexWriter(settings.typesense_nodes, settings.typesense_collection, admin_key)
+
+
+@lru_cache(maxsize=1)
+def search_reader() -> TypesenseSearchReader:
+    """The process's search reader (the search function), built on first use and reused by warm
+    invocations. It reads the search-only key only, never the admin key."""
+    settings = get_settings()
     search_key = resolve(settings.typesense_search_key, settings.typesense_search_key_secret_arn)
-    if admin_key is None and search_key is None:
-        raise RuntimeError("no Typesense key is configured")
-    return TypesenseIndex(settings.typesense_nodes, settings.typesense_collection, admin_key or search_key or "",
-                          search_key)
+    if search_key is None:
+        raise RuntimeError("no Typesense search key is configured")
+    return TypesenseSearchReader(settings.typesense_nodes, settings.typesense_collection, search_key)

@@ -1,6 +1,6 @@
 """Search latency on a large index: one real Typesense server, 100,000 records loaded through
-TypesenseIndex.upsert, then a mix of queries through TypesenseIndex.search (the search function's own
-call, scoped key included).
+TypesenseIndexWriter.upsert, then a mix of queries through TypesenseSearchReader.search (the search
+function's own call, scoped key included).
 
     python -m tests.bench.search_latency [--records 100000] [--batch-size 100] [--queries-per-kind 40]
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from shared.local.typesense import TypesenseServer, free_port
 from shared.logic.fields import index_entries
 from shared.models.domain import FieldDefinition, Kanban, Record, StatusDefinition
-from shared.search.index import SearchFilter, TypesenseIndex
+from shared.search.index import SearchFilter, TypesenseIndexWriter, TypesenseSearchReader
 from tests.bench.stats import summary_line
 
 API_KEY = "bench-typesense-key"
@@ -117,7 +117,7 @@ def generate_records(count: int, rng: random.Random) -> Iterator[tuple[Record, l
         yield record, values, Lead(account_id, kanban.kanban_id, last, company, email_local, digits)
 
 
-def load(index: TypesenseIndex, count: int, batch_size: int, rng: random.Random) -> list[Lead]:
+def load(index: TypesenseIndexWriter, count: int, batch_size: int, rng: random.Random) -> list[Lead]:
     """Upsert the generated records in batches; returns a sample of leads to build queries from."""
     leads: list[Lead] = []
     batch: list[tuple[Record, list[str]]] = []
@@ -131,7 +131,7 @@ def load(index: TypesenseIndex, count: int, batch_size: int, rng: random.Random)
     return leads
 
 
-def _upsert(index: TypesenseIndex, batch: list[tuple[Record, list[str]]]) -> None:
+def _upsert(index: TypesenseIndexWriter, batch: list[tuple[Record, list[str]]]) -> None:
     if batch and (failed := index.upsert(batch)):
         raise RuntimeError(f"the index refused {len(failed)} records, such as {failed[0]}")
     batch.clear()
@@ -185,7 +185,7 @@ def typesense_memory(data_dir: Path) -> dict[str, int]:
     raise RuntimeError(f"no Typesense process serves {data_dir}")
 
 
-def measure(index: TypesenseIndex, leads: list[Lead], per_kind: int, warm_up: int,
+def measure(index: TypesenseSearchReader, leads: list[Lead], per_kind: int, warm_up: int,
             rng: random.Random) -> dict[str, list[tuple[float, int]]]:
     """(milliseconds, hits found) per query kind; kinds are interleaved, after a warm-up of each kind."""
     plan = [kind for kind in QUERY_KINDS for _ in range(per_kind)]
@@ -203,7 +203,7 @@ def measure(index: TypesenseIndex, leads: list[Lead], per_kind: int, warm_up: in
 
 
 def report(results: dict[str, list[tuple[float, int]]]) -> None:
-    print("Search latency through TypesenseIndex.search (scoped key, page 1 of 20):")
+    print("Search latency through TypesenseSearchReader.search (scoped key, page 1 of 20):")
     for kind, samples in results.items():
         times = [ms for ms, _ in samples]
         found = [hits for _, hits in samples]
@@ -226,7 +226,8 @@ def main() -> None:
         data_dir = Path(temp) / "typesense"
         server = TypesenseServer(data_dir, free_port(), API_KEY).start(fresh=True)
         try:
-            index = TypesenseIndex(server.url, ALIAS, API_KEY, server.create_search_key(), timeout=30)
+            index = TypesenseIndexWriter(server.url, ALIAS, API_KEY, timeout=30)
+            reader = TypesenseSearchReader(server.url, ALIAS, server.create_search_key(), timeout=30)
             index.ensure_ready()
             print(f"== search_latency: Typesense at {server.url}, {args.records} records, "
                   f"{ACCOUNTS} accounts x {KANBANS_PER_ACCOUNT} kanbans x {len(STATUSES)} statuses")
@@ -234,11 +235,11 @@ def main() -> None:
             leads = load(index, args.records, args.batch_size, rng)
             load_seconds = time.perf_counter() - started
             memory = typesense_memory(data_dir)
-            print(f"Load: {args.records} records via TypesenseIndex.upsert (version-guarded, batches of "
+            print(f"Load: {args.records} records via TypesenseIndexWriter.upsert (version-guarded, batches of "
                   f"{args.batch_size}) in {load_seconds:.1f} s ({args.records / load_seconds:.0f} records/s)")
             print(f"Typesense memory after loading: VmRSS {memory['VmRSS'] / 1024:.0f} MiB, "
                   f"VmHWM {memory['VmHWM'] / 1024:.0f} MiB")
-            report(measure(index, leads, args.queries_per_kind, args.warm_up, rng))
+            report(measure(reader, leads, args.queries_per_kind, args.warm_up, rng))
         finally:
             server.stop()
 

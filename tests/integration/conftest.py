@@ -16,7 +16,7 @@ from shared.local.typesense import TypesenseConnection, TypesenseServer, externa
 from shared.logic.admin import bootstrap_account
 from shared.repository.table import create_table, dynamodb_client
 from shared.routes import INDEXER_HANDLER
-from shared.search.index import search_index
+from shared.search.index import index_writer, search_reader
 from shared.settings import get_settings
 
 
@@ -137,14 +137,20 @@ def use_typesense(server: TypesenseConnection, monkeypatch) -> None:
     monkeypatch.setenv("TYPESENSE_SEARCH_KEY", server.search_key)
     monkeypatch.setenv("TYPESENSE_COLLECTION", f"crm-test-{uuid.uuid4().hex[:10]}")
     get_settings.cache_clear()
-    search_index.cache_clear()
+    forget_search_clients()
+
+
+def forget_search_clients() -> None:
+    """Drop the process's index writer and search reader: the next use builds them from the settings again."""
+    index_writer.cache_clear()
+    search_reader.cache_clear()
 
 
 @pytest.fixture
 def search_settings(typesense_server, monkeypatch):
     use_typesense(typesense_server, monkeypatch)
     yield
-    search_index.cache_clear()
+    forget_search_clients()
 
 
 def stream_of(table: str) -> StreamPoller:

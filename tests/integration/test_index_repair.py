@@ -11,7 +11,7 @@ from shared.local.typesense import TypesenseServer, free_port
 from shared.models.domain import Record
 from shared.repository import index_verification
 from shared.repository.keys import record_pk
-from shared.search.index import document_id, search_index
+from shared.search.index import document_id, index_writer
 
 from .conftest import stream_of, use_typesense
 
@@ -23,7 +23,7 @@ def search_total(api, **query) -> int:
 
 
 def verify_index(capsys, *options: str) -> dict:
-    assert crm_admin(["verify-index", "--table-name", "crm-test", "--collection", search_index().alias,
+    assert crm_admin(["verify-index", "--table-name", "crm-test", "--collection", index_writer().alias,
                       *options]) == 0
     return json.loads(capsys.readouterr().out)
 
@@ -54,7 +54,7 @@ def test_documents_written_by_the_indexer_survive_typesense_restarts(api, table,
 def test_verify_index_finds_and_repairs_missing_stale_and_orphaned_documents(api, account, stream, capsys):
     made = [api.post("/crm/records", {"title": f"Acme deal {i}"}).json()["recordId"] for i in range(3)]
     stream.drain()
-    index = search_index()
+    index = index_writer()
     account_id = account["accountId"]
     # Behind the indexer's back: a document deleted, a change never indexed, a document with no record.
     index.client.collections[index.current_collection()].documents[document_id(account_id, made[0])].delete()
@@ -114,7 +114,7 @@ def test_a_refused_document_holds_back_nothing_and_is_kept_for_repair(api, accou
     _set_created_at(account_id, refused, 1704067200000)
     assert verify_index(capsys, "--repair")["accounts"][0]["refusedByIndex"] == []
     assert index_verification.refused_page(account_id, None, 10)[0] == []
-    assert search_index().indexed_versions(account_id, [refused]) == {refused: 3}
+    assert index_writer().indexed_versions(account_id, [refused]) == {refused: 3}
 
 
 def test_crm_admin_finds_the_local_typesense_by_its_port(api, stream, typesense_server, monkeypatch, capsys):
@@ -125,7 +125,7 @@ def test_crm_admin_finds_the_local_typesense_by_its_port(api, stream, typesense_
     monkeypatch.setenv("TYPESENSE_PORT", str(typesense_server.port))
     api.post("/crm/records", {"title": "Port deal"})
 
-    assert crm_admin(["reindex", "--table-name", "crm-test", "--collection", search_index().alias]) == 0
+    assert crm_admin(["reindex", "--table-name", "crm-test", "--collection", index_writer().alias]) == 0
 
     assert search_total(api, q="port") == 1
 
@@ -142,7 +142,7 @@ def test_the_scheduled_verifier_stops_when_its_time_is_up_and_the_next_run_resum
     lost = [api.post("/crm/records", {"title": "Lost deal"}).json()["recordId"],
             api.as_token(other["token"]).post("/crm/records", {"title": "Lost deal"}).json()["recordId"]]
     stream.drain()
-    index = search_index()
+    index = index_writer()
     for account_id, record_id in zip([account["accountId"], other["accountId"]], lost, strict=True):
         index.client.collections[index.current_collection()].documents[document_id(account_id, record_id)].delete()
 

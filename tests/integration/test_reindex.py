@@ -4,7 +4,7 @@ import pytest
 
 from shared.admin_cli import main as crm_admin
 from shared.logic.indexing import rebuild
-from shared.search.index import SearchFilter, document_id, search_index
+from shared.search.index import SearchFilter, document_id, index_writer, search_reader
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def found(api, q: str) -> list[str]:
 
 def test_reindex_rebuilds_switches_the_alias_and_drops_the_old_collection(api, account, indexed, capsys,
                                                                           monkeypatch):
-    index = search_index()
+    index = index_writer()
     before = index.current_collection()
     # The index lost a record and still holds one whose record is gone: a rebuild repairs both.
     index.client.collections[before].documents[document_id(account["accountId"], indexed[0])].delete()
@@ -31,11 +31,11 @@ def test_reindex_rebuilds_switches_the_alias_and_drops_the_old_collection(api, a
 
     output = capsys.readouterr()
     assert exit_code == 0 and "100%" in output.err
-    after = search_index().current_collection()
+    after = index_writer().current_collection()
     assert after != before
-    assert before not in [c["name"] for c in search_index().client.collections.retrieve()]
+    assert before not in [c["name"] for c in index_writer().client.collections.retrieve()]
     assert sorted(found(api, "acme")) == sorted(r for r in indexed if r != indexed[1])
-    total = search_index().client.collections[after].retrieve()["num_documents"]
+    total = index_writer().client.collections[after].retrieve()["num_documents"]
     assert total == 4
 
 
@@ -43,7 +43,7 @@ def test_records_written_and_deleted_during_a_rebuild_leave_no_document_behind(a
                                                                               monkeypatch):
     """A record created once the rebuild began, copied into the new collection and deleted before the
     alias switches: its removal goes to the old collection, so the rebuild itself must notice."""
-    index = search_index()
+    index = index_writer()
     create_collection = index.create_collection
     late: list[str] = []
 
@@ -76,12 +76,13 @@ def test_large_batches_index_and_delete_in_one_call(account, search_settings):
                 version=1), [f"bulk{i}@example.com"])
         for i in range(300)
     ]
-    index = search_index()
+    index = index_writer()
     assert index.upsert(records) == []
     # The same versions again, retitled: the version guard reads all 300 back and writes none of them.
     assert index.upsert([(r.model_copy(update={"title": "Retitled"}), v) for r, v in records]) == []
     where = SearchFilter(account["accountId"], None, None)
-    assert index.search("retitled", where, 1, 10).found == 0 and index.search("bulk", where, 1, 10).found == 300
+    reader = search_reader()
+    assert reader.search("retitled", where, 1, 10).found == 0 and reader.search("bulk", where, 1, 10).found == 300
     collection = index.current_collection()
     assert index.client.collections[collection].retrieve()["num_documents"] == 300
 

@@ -6,8 +6,8 @@ import pytest
 from shared.local.gateway import invoke_handler
 from shared.logic.admin import bootstrap_account
 from shared.routes import INDEXER_HANDLER
-from shared.search.index import SearchFilter, search_index
-from tests.integration.conftest import create_member
+from shared.search.index import SearchFilter, search_reader
+from tests.integration.conftest import create_member, forget_search_clients
 
 FIELDS = [
     {"name": "Email", "type": "email"},
@@ -122,7 +122,7 @@ class TestExactLookup:
 
     def test_served_by_the_table_without_the_search_engine(self, api, crm, monkeypatch):
         monkeypatch.setenv("TYPESENSE_NODES", "http://127.0.0.1:9")
-        search_index.cache_clear()
+        forget_search_clients()
         from shared.settings import get_settings
 
         get_settings.cache_clear()
@@ -207,7 +207,7 @@ def test_an_outage_loses_nothing_and_heals_by_itself(api, crm, stream, monkeypat
     def point_search_at(nodes: str) -> None:
         monkeypatch.setenv("TYPESENSE_NODES", nodes)
         get_settings.cache_clear()
-        search_index.cache_clear()
+        forget_search_clients()
 
     point_search_at("http://127.0.0.1:9")  # nothing listens there
     written = api.post("/crm/records", {"title": "Written During Outage"}, query={"kanbanId": crm["kanban"]["id"]})
@@ -249,12 +249,12 @@ class TestIsolation:
 
     def test_the_engine_itself_confines_a_search_to_the_account(self, api, crm):
         """Even a filter asking for another account returns nothing: the scoped key's filter wins."""
-        index = search_index()
-        client = index._scoped_client("account_other")
-        result = client.collections[index.alias].documents.search(
+        reader = search_reader()
+        client = reader._scoped_client("account_other")
+        result = client.collections[reader.alias].documents.search(
             {"q": "*", "filter_by": f"accountId:=`{crm['john']['accountId']}`"})
         assert result["found"] == 0
-        page = index.search(None, SearchFilter(crm["john"]["accountId"], None, None), 1, 10)
+        page = reader.search(None, SearchFilter(crm["john"]["accountId"], None, None), 1, 10)
         assert page.record_ids == [crm["john"]["recordId"]]
 
     def test_members_search_only_their_kanbans(self, api, crm, stream, account):

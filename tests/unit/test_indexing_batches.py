@@ -2,7 +2,7 @@
 
 from shared.logic.indexing import apply_changes
 from shared.repository.dynamo import serialize
-from shared.search.index import SearchUnavailable
+from shared.search.ports import IndexWrites, SearchUnavailable
 
 
 def image(record_id: str, version: int, title: str = "t") -> dict:
@@ -14,7 +14,9 @@ def image(record_id: str, version: int, title: str = "t") -> dict:
     })
 
 
-class MemoryIndex:
+class MemoryIndex(IndexWrites):
+    """The indexer's port, in memory: record id -> indexed version."""
+
     def __init__(self, refuse: set[str] = frozenset(), down: bool = False):
         self.documents: dict[str, int] = {}
         self.refuse, self.down = refuse, down
@@ -31,9 +33,6 @@ class MemoryIndex:
         for record in records:
             self.documents.pop(record.record_id, None)
         return []
-
-    def search(self, *args):
-        raise NotImplementedError
 
 
 def test_the_newest_version_of_each_record_is_written_whatever_the_order():
