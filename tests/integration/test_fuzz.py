@@ -27,7 +27,8 @@ BODY_MODELS = {
     ("POST", "/tokens"): models.CreateTokenRequest,
 }
 # Routes that write come up four times as often as the others.
-WEIGHTED_ROUTES = [r for r in ROUTES for _ in range(4 if r.method in ("POST", "PUT") else 1)]
+# The documentation routes take no input and touch no data (the schema fuzz in tests/e2e covers them).
+WEIGHTED_ROUTES = [r for r in ROUTES if not r.public for _ in range(4 if r.method in ("POST", "PUT") else 1)]
 sent: Counter[int] = Counter()
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)
