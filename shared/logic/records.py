@@ -6,8 +6,8 @@ from typing import Any, TypeVar
 from shared.errors import ConcurrentUpdate, NotFound, ValidationFailed
 from shared.ids import new_id, now_ms
 from shared.logic import access, fields
-from shared.models.api import CreateRecordRequest, RecordResponse, UpdateRecordRequest
-from shared.models.domain import Principal, Record
+from shared.models.api import CreateRecordRequest, UpdateRecordRequest
+from shared.models.domain import Listing, Principal, Record
 from shared.pagination import decode_token, encode_token
 from shared.repository import accounts, kanbans, retries
 from shared.repository import records as repository
@@ -129,7 +129,7 @@ def list_records(
     assigned_user_id: str | None,
     limit: int,
     next_token: str | None,
-) -> dict[str, Any]:
+) -> Listing:
     access_scope = access.Scope.of(principal)
     kanban = access_scope.kanban(kanban_id) if kanban_id is not None else None
     if status is not None:
@@ -137,7 +137,7 @@ def list_records(
     if assigned_user_id is not None and accounts.find_user(principal.account_id, assigned_user_id) is None:
         raise ValidationFailed(f"assignedUserId {assigned_user_id!r} is not a user of this account")
     if access_scope.kanban_ids == frozenset():
-        return {"items": [], "nextToken": None}
+        return Listing(items=(), next_token=None)
     query_scope = f"records|{principal.account_id}|{kanban_id}|{status}|{assigned_user_id}"
     page = repository.list_records(
         principal.account_id,
@@ -148,7 +148,4 @@ def list_records(
         cursor=decode_token(next_token, query_scope),
         allowed_kanbans=access_scope.kanban_ids,
     )
-    return {
-        "items": [RecordResponse.of(r).model_dump() for r in page.items],
-        "nextToken": encode_token(page.cursor, query_scope),
-    }
+    return Listing(items=page.items, next_token=encode_token(page.cursor, query_scope))

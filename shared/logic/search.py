@@ -2,31 +2,24 @@
 aggregations, all confined to the caller's account and accessible kanbans."""
 
 import math
-from typing import Any
 
 from shared.errors import ValidationFailed
 from shared.logic import access, fields
-from shared.models.api import RecordResponse
-from shared.models.domain import INDEXED_FIELD_TYPES, Principal, Record
+from shared.models.domain import INDEXED_FIELD_TYPES, Principal, Record, SearchResults, StatusAggregation, StatusCount
 from shared.repository import kanbans
 from shared.repository import records as repository
 from shared.search.index import SearchFilter, search_reader
 
 
-def _page_body(records: list[Record], total: int, page: int, page_size: int) -> dict[str, Any]:
-    return {
-        "items": [RecordResponse.of(r).model_dump() for r in records],
-        "total": total,
-        "page": page,
-        "pageSize": page_size,
-        "totalPages": math.ceil(total / page_size),
-    }
+def _results(records: list[Record], total: int, page: int, page_size: int) -> SearchResults:
+    return SearchResults(items=tuple(records), total=total, page=page, page_size=page_size,
+                         total_pages=math.ceil(total / page_size))
 
 
 def search_records(
     principal: Principal, *, q: str | None, kanban_id: str | None, status: str | None, page: int, page_size: int,
     custom_field_id: str | None, custom_field_value: str | None,
-) -> dict[str, Any]:
+) -> SearchResults:
     if (custom_field_id is None) != (custom_field_value is None):
         raise ValidationFailed("customFieldId and customFieldValue go together; pass both or neither")
     if custom_field_id is not None and custom_field_value is not None:
@@ -35,7 +28,7 @@ def search_records(
 
 
 def _full_text(principal: Principal, q: str | None, kanban_id: str | None, status: str | None, page: int,
-               page_size: int) -> dict[str, Any]:
+               page_size: int) -> SearchResults:
     scope = access.Scope.of(principal)
     kanban = scope.kanban(kanban_id) if kanban_id is not None else None
     if status is not None:
@@ -45,7 +38,7 @@ def _full_text(principal: Principal, q: str | None, kanban_id: str | None, statu
     else:
         kanban_ids = sorted(scope.kanban_ids) if scope.kanban_ids is not None else None
     if kanban_ids == []:
-        return _page_body([], 0, page, page_size)
+        return _results([], 0, page, page_size)
     where = SearchFilter(account_id=principal.account_id, kanban_ids=kanban_ids, status=status)
     found = search_reader().search((q or "").strip() or None, where, page, page_size)
     current = repository.get_records(principal.account_id, found.record_ids)
@@ -54,10 +47,10 @@ def _full_text(principal: Principal, q: str | None, kanban_id: str | None, statu
         r for i in found.record_ids if (r := current.get(i)) is not None
         and (kanban_ids is None or r.kanban_id in kanban_ids) and (status is None or r.status == status)
     ]
-    return _page_body(items, found.found, page, page_size)
+    return _results(items, found.found, page, page_size)
 
 
-def _exact_lookup(principal: Principal, field_id: str, value: str, page: int, page_size: int) -> dict[str, Any]:
+def _exact_lookup(principal: Principal, field_id: str, value: str, page: int, page_size: int) -> SearchResults:
     scope = access.Scope.of(principal)
     definition = next(
         (f for k in kanbans.all_kanbans(principal.account_id) for f in k.fields if f.id == field_id), None
@@ -84,10 +77,10 @@ def _exact_lookup(principal: Principal, field_id: str, value: str, page: int, pa
         return any(isinstance(v, str) and fields.normalize(definition.type, v) == normalized for v in values)
 
     items = [r for i in page_ids if (r := current.get(i)) is not None and still_matches(r)]
-    return _page_body(items, total, page, page_size)
+    return _results(items, total, page, page_size)
 
 
-def aggregations(principal: Principal, kanban_id: str | None) -> dict[str, Any]:
+def aggregations(principal: Principal, kanban_id: str | None) -> StatusAggregation:
     kanban = access.Scope.of(principal).kanban(kanban_id)
     counts = kanbans.status_counts(kanban)
-    return {"status": [{"key": status, "count": counts[status]} for status in kanban.status_values()]}
+    return StatusAggregation(status=tuple(StatusCount(key=s, count=counts[s]) for s in kanban.status_values()))
