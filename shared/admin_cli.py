@@ -8,34 +8,47 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from shared.errors import DomainError
+from shared.settings import Settings, from_environment, settings_in_use
 
 LOCAL_TABLE = "crm-local"
 
 
-def _connect(args: argparse.Namespace) -> None:
-    """Point the settings (read from the environment) at the chosen table."""
+def command_settings(args: argparse.Namespace) -> Settings:
+    """The settings a command runs with: the chosen table (and search index), from its options, over
+    the environment's other settings. The environment is only read, never written."""
     local = args.endpoint_url is None and args.table_name is None
     endpoint = args.endpoint_url or (f"http://127.0.0.1:{os.environ.get('DYNAMODB_PORT', '8000')}" if local else None)
-    os.environ["TABLE_NAME"] = args.table_name or LOCAL_TABLE
-    os.environ["AWS_REGION"] = args.region
-    if endpoint:
-        os.environ["DYNAMODB_ENDPOINT_URL"] = endpoint
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-    else:
-        os.environ.pop("DYNAMODB_ENDPOINT_URL", None)
+    fields: dict[str, Any] = {"table_name": args.table_name or LOCAL_TABLE, "aws_region": args.region,
+                              "dynamodb_endpoint_url": endpoint}
+    if hasattr(args, "collection"):
+        fields |= _search_fields(args)
+    return from_environment(**fields)
 
-    _reset_caches()
+
+@contextmanager
+def _connected(args: argparse.Namespace) -> Iterator[None]:
+    """Run a command with its settings installed (shared.settings.use_settings), then the earlier ones
+    again, with no client left built from either."""
+    with settings_in_use(command_settings(args)):
+        _reset_caches()
+        try:
+            yield
+        finally:
+            _reset_caches()
 
 
 def _reset_caches() -> None:
+    """Drop the clients built from the settings in use until now."""
     from shared.repository.table import dynamodb_client
-    from shared.settings import get_settings
+    from shared.search.index import index_writer
 
-    get_settings.cache_clear()
     dynamodb_client.cache_clear()
+    index_writer.cache_clear()
 
 
 def _bootstrap(args: argparse.Namespace) -> dict:
@@ -74,20 +87,26 @@ def _progress_bar(phase: str, done: int, total: int) -> None:
 def _search_index(args: argparse.Namespace):
     """The index the options name; by default the local stack's Typesense (TYPESENSE_URL when it uses
     one of its own, else the bundled server on TYPESENSE_PORT)."""
-    from shared.local.typesense import LOCAL_TYPESENSE_API_KEY
     from shared.search.index import index_writer
 
-    os.environ["TYPESENSE_NODES"] = (args.typesense_nodes or os.environ.get("TYPESENSE_NODES")
-                                     or os.environ.get("TYPESENSE_URL")
-                                     or f"http://127.0.0.1:{os.environ.get('TYPESENSE_PORT', '8108')}")
-    if args.typesense_api_key_secret_arn:
-        os.environ["TYPESENSE_API_KEY_SECRET_ARN"] = args.typesense_api_key_secret_arn
-    elif not os.environ.get("TYPESENSE_API_KEY") and not os.environ.get("TYPESENSE_API_KEY_SECRET_ARN"):
-        os.environ["TYPESENSE_API_KEY"] = LOCAL_TYPESENSE_API_KEY
-    os.environ["TYPESENSE_COLLECTION"] = args.collection
-    _reset_caches()
     index_writer.cache_clear()
     return index_writer()
+
+
+def _search_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings of the index the search options name (see _search_index for the defaults)."""
+    from shared.local.typesense import LOCAL_TYPESENSE_API_KEY
+
+    fields: dict[str, Any] = {
+        "typesense_nodes": args.typesense_nodes or os.environ.get("TYPESENSE_NODES") or os.environ.get("TYPESENSE_URL")
+        or f"http://127.0.0.1:{os.environ.get('TYPESENSE_PORT', '8108')}",
+        "typesense_collection": args.collection,
+    }
+    if args.typesense_api_key_secret_arn:
+        fields |= {"typesense_api_key_secret_arn": args.typesense_api_key_secret_arn, "typesense_api_key": None}
+    elif not os.environ.get("TYPESENSE_API_KEY") and not os.environ.get("TYPESENSE_API_KEY_SECRET_ARN"):
+        fields["typesense_api_key"] = LOCAL_TYPESENSE_API_KEY
+    return fields
 
 
 def _reindex(args: argparse.Namespace) -> dict:
@@ -175,9 +194,9 @@ def _positive(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _connect(args)
     try:
-        result = args.run(args)
+        with _connected(args):
+            result = args.run(args)
     except DomainError as error:
         print(f"crm-admin: {error.message}", file=sys.stderr)
         return 1

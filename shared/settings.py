@@ -1,7 +1,14 @@
-"""Configuration of every function, read once from the environment into one model."""
+"""Configuration of every function, read once from the environment into one model.
+
+Operator tools that take their settings as arguments (`crm-admin`) build a Settings object and install
+it with `use_settings`, rather than writing the environment.
+"""
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -31,6 +38,37 @@ class Settings(BaseModel):
     rate_limit_per_hour: int = Field(default=3000, alias="RATE_LIMIT_PER_HOUR", ge=1)
 
 
+# Settings installed by use_settings; None: read the environment.
+_installed: Settings | None = None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings.model_validate(dict(os.environ))
+    """The process's settings: the installed ones if any, else the environment's."""
+    return _installed if _installed is not None else Settings.model_validate(dict(os.environ))
+
+
+def from_environment(**fields: Any) -> Settings:
+    """The environment's settings with the given fields (by field name) in place of its values; the
+    environment is only read."""
+    given = {Settings.model_fields[name].alias or name: value for name, value in fields.items()}
+    return Settings.model_validate(dict(os.environ) | given)
+
+
+def use_settings(settings: Settings | None) -> None:
+    """Make get_settings() return `settings` from now on (None: the environment's again). Clients
+    built from earlier settings (such as the DynamoDB client) are the caller's to drop."""
+    global _installed
+    _installed = settings
+    get_settings.cache_clear()
+
+
+@contextmanager
+def settings_in_use(settings: Settings) -> Iterator[Settings]:
+    """use_settings(settings) for the block, then whatever was in use before."""
+    previous = _installed
+    use_settings(settings)
+    try:
+        yield settings
+    finally:
+        use_settings(previous)

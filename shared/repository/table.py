@@ -91,9 +91,13 @@ def dynamodb_client() -> Any:
     from botocore.config import Config
 
     settings = get_settings()
+    credentials: dict[str, str] = {}
+    if settings.dynamodb_endpoint_url and boto3.Session().get_credentials() is None:
+        # A local table (moto's server) takes any credentials, and an operator may have none set.
+        credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
     client = boto3.client(
         "dynamodb", region_name=settings.aws_region, endpoint_url=settings.dynamodb_endpoint_url,
-        config=Config(**_CLIENT_CONFIG),
+        config=Config(**_CLIENT_CONFIG), **credentials,
     )
     client.meta.events.register("before-send.dynamodb", _refuse_when_budget_spent)
     client.meta.events.register("after-call-error.dynamodb", _as_unavailable)

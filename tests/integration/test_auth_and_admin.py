@@ -1,6 +1,7 @@
 """Bearer-token auth, tenant isolation, users and tokens, and crm-admin bootstrap."""
 
 import json
+import os
 
 import boto3
 import pytest
@@ -92,9 +93,11 @@ def test_users_create_list_get_update(api, account, board):
 
 
 def test_crm_admin_bootstrap_prints_a_working_account(api, capsys):
+    environment = dict(os.environ)
     exit_code = crm_admin(["bootstrap", "--account-name", "Globex", "--table-name", "crm-test"])
 
     assert exit_code == 0
+    assert dict(os.environ) == environment  # its settings come from its options, not the environment
     printed = json.loads(capsys.readouterr().out)
     assert set(printed) >= {"accountId", "userId", "token"}
     dynamodb_client.cache_clear()

@@ -2,6 +2,7 @@
 the table and the index is found and repaired, and a document the engine refuses holds nothing back."""
 
 import json
+import os
 
 import boto3
 import pytest
@@ -120,6 +121,7 @@ def test_a_refused_document_holds_back_nothing_and_is_kept_for_repair(api, accou
 def test_crm_admin_finds_the_local_typesense_by_its_port(api, stream, typesense_server, monkeypatch, capsys):
     if not isinstance(typesense_server, TypesenseServer):
         pytest.skip("the tests use a Typesense of their own (TYPESENSE_URL), not one on a local port")
+    nodes = os.environ["TYPESENSE_NODES"]
     monkeypatch.delenv("TYPESENSE_NODES")
     monkeypatch.delenv("TYPESENSE_URL", raising=False)
     monkeypatch.setenv("TYPESENSE_PORT", str(typesense_server.port))
@@ -127,6 +129,8 @@ def test_crm_admin_finds_the_local_typesense_by_its_port(api, stream, typesense_
 
     assert crm_admin(["reindex", "--table-name", "crm-test", "--collection", index_writer().alias]) == 0
 
+    assert "TYPESENSE_NODES" not in os.environ  # the CLI found the port without writing the environment
+    monkeypatch.setenv("TYPESENSE_NODES", nodes)  # the API's own setting, for its search
     assert search_total(api, q="port") == 1
 
 

@@ -1,6 +1,7 @@
 """Per-account rate limits through the real handlers: headers, 403, windows, overrides, isolation."""
 
 import json
+import os
 import time
 from types import SimpleNamespace
 
@@ -94,8 +95,11 @@ def test_changed_limits_apply_to_the_very_next_request(api, account):
 
 
 def test_crm_admin_limits(account, capsys):
+    environment = dict(os.environ)
+
     def run(*args: str) -> dict:
         assert crm_admin(["limits", *args, "--account-id", account["accountId"], "--table-name", "crm-test"]) == 0
+        assert dict(os.environ) == environment
         return json.loads(capsys.readouterr().out)
 
     assert run("show")["perMinute"] == 120
