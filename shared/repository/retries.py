@@ -22,7 +22,7 @@ The worst case of one API request is therefore: the calls of one pass of its rou
 WRITE_ATTEMPTS for a route that re-runs a lost write, plus RETRIES_PER_REQUEST. For example
 `PUT /crm/records/{id}` with custom fields: 2 calls before the route (the caller's rights, the rate
 counter), then per pass 4 (record, kanban, the record's entries, the transaction), so at most
-2 + 4 * 4 + 4 = 22 calls; `GET /crm/records/{id}`: 2 + 1 + 4 = 7.
+2 + 4 * 16 + 4 = 70 calls; `GET /crm/records/{id}`: 2 + 1 + 4 = 7.
 """
 
 import random
@@ -35,7 +35,8 @@ from shared import request_budget
 from shared.errors import Conflict, ServiceUnavailable
 
 ATTEMPTS_PER_CALL = 4
-WRITE_ATTEMPTS = 4
+# Enough for a dozen writers changing one record at the same moment to all succeed, one after another.
+WRITE_ATTEMPTS = 16
 RETRIES_PER_REQUEST = request_budget.RETRIES_PER_REQUEST
 _FIRST_PAUSE_SECONDS = 0.025
 _LONGEST_PAUSE_SECONDS = 0.4

@@ -72,7 +72,7 @@ def no_pauses(monkeypatch):
 
 
 def test_the_bounds_are_small_and_explicit():
-    assert (retries.ATTEMPTS_PER_CALL, retries.WRITE_ATTEMPTS, request_budget.RETRIES_PER_REQUEST) == (4, 4, 4)
+    assert (retries.ATTEMPTS_PER_CALL, retries.WRITE_ATTEMPTS, request_budget.RETRIES_PER_REQUEST) == (4, 16, 4)
 
 
 def test_a_table_that_stays_throttled_costs_a_request_four_attempts_and_answers_503(warm, monkeypatch):
@@ -124,7 +124,7 @@ def test_the_worst_case_of_an_update_is_one_pass_per_write_attempt_plus_the_requ
                        "GetItem", "GetItem"]
     assert table.sent == [*throttled_calls[:2 * request_budget.RETRIES_PER_REQUEST], "Query", "TransactWriteItems",
                           *one_pass * (retries.WRITE_ATTEMPTS - 1)]
-    assert len(table.sent) == 2 + len(one_pass) * retries.WRITE_ATTEMPTS + request_budget.RETRIES_PER_REQUEST == 22
+    assert len(table.sent) == 2 + len(one_pass) * retries.WRITE_ATTEMPTS + request_budget.RETRIES_PER_REQUEST == 70
 
 
 def test_once_the_requests_retries_are_spent_a_busy_call_is_not_resent(warm, monkeypatch):
