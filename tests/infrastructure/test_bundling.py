@@ -186,7 +186,7 @@ def test_the_asset_holds_the_declared_dependencies_as_arm64_wheels(lambda_asset)
     distributions = {normalized(p.name.split("-")[0]) for p in lambda_asset.glob("*.dist-info")}
     declared = {normalized(re.match(r"\s*([A-Za-z0-9._-]+)", d).group(1)) for d in runtime_dependencies()}
 
-    assert declared == {"aws_lambda_powertools", "pydantic", "typesense"}
+    assert declared == {"aws_lambda_powertools", "httpx", "pydantic", "typesense"}
     assert declared <= distributions
     assert not {normalized(name) for name in PROVIDED_BY_RUNTIME} & distributions
     assert not (lambda_asset / "bin").exists()
