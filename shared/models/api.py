@@ -318,18 +318,10 @@ class FieldResponse(ResponseModel):
     boundToChannels: list[str]
 
 
-class FieldDefinitionResponse(ResponseModel):
+class FieldDefinitionResponse(FieldResponse):
     """A field definition as /crm/fields lists it: its id under fieldId, with its kanban for all=true."""
 
-    fieldId: str = Field(validation_alias="id")
-    name: str
-    type: FieldType
-    description: str
-    options: list[str] | None = Field(default=None, exclude_if=_is_none,
-                                      description="The choices of a select or multiselect field")
-    order: int
-    isSystem: bool
-    boundToChannels: list[str]
+    id: str = Field(serialization_alias="fieldId")
     kanbanId: str | None = Field(default=None, exclude_if=_is_none, description="Only with all=true")
 
 
