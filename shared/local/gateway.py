@@ -353,6 +353,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = do_GET
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, QUERY, any token) is routed too, so it gets the API's own answer (405
+        # with Allow, like PATCH) instead of http.server's 501 page in HTML.
+        if name.startswith("do_"):
+            return self.dispatch
+        raise AttributeError(name)
+
     def respond(self, response: GatewayResponse) -> None:
         self.send_response(response.status)
         for name, value in response.headers.items():
