@@ -29,7 +29,7 @@ from shared.errors import (
 )
 from shared.logic import access, rate_limits
 from shared.models.api import ErrorResponse
-from shared.models.domain import Principal
+from shared.models.domain import Principal, StatusValue
 
 logger = Logger()
 
@@ -37,6 +37,8 @@ logger = Logger()
 Limit = Annotated[int, Query(ge=1, le=100, description="Items per page (1-100)")]
 NextToken = Annotated[str | None, Query(max_length=4096, description="nextToken of the previous page")]
 OptionalId = Annotated[str | None, Query(max_length=200)]
+# A status to filter by: the shape of every status value, so a malformed one is refused as a parameter.
+StatusFilter = Annotated[StatusValue | None, Query(description="Only records with this status")]
 
 
 def to_json(body: Any) -> str:

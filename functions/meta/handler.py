@@ -17,7 +17,9 @@ logger = Logger(service="meta")
 @app.get("/crm/fields")
 def field_definitions(
     kanbanId: OptionalId = None,
-    all: Annotated[bool, Query(description="Fields of every kanban the caller can use")] = False,  # noqa: A002
+    all: Annotated[  # noqa: A002
+        bool, Query(description="Fields of every kanban the caller can use; not together with kanbanId")
+    ] = False,
 ) -> FieldsResponse:
     return {"fields": kanbans.field_definitions(current_principal(app), kanbanId, all)}
 

@@ -5,7 +5,7 @@ from http import HTTPStatus
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
-from shared.http import Limit, NextToken, OptionalId, build_app, current_principal
+from shared.http import Limit, NextToken, OptionalId, StatusFilter, build_app, current_principal
 from shared.logic import records
 from shared.models.api import (
     CreateRecordRequest,
@@ -22,7 +22,7 @@ logger = Logger(service="records")
 @app.get("/crm/records")
 def list_records(
     kanbanId: OptionalId = None,
-    status: OptionalId = None,
+    status: StatusFilter = None,
     assignedUserId: OptionalId = None,
     limit: Limit = 20,
     nextToken: NextToken = None,

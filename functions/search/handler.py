@@ -6,7 +6,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 
-from shared.http import OptionalId, build_app, current_principal
+from shared.http import OptionalId, StatusFilter, build_app, current_principal
 from shared.logic import search
 from shared.models.api import AggregationsResponse, SearchResponse
 
@@ -18,11 +18,15 @@ logger = Logger(service="search")
 def search_records(
     q: Annotated[str | None, Query(max_length=200, description="Full-text query")] = None,
     kanbanId: OptionalId = None,
-    status: OptionalId = None,
+    status: StatusFilter = None,
     page: Annotated[int, Query(ge=1, le=1000, description="Page number")] = 1,
     pageSize: Annotated[int, Query(ge=1, le=100, description="Records per page")] = 20,
-    customFieldId: OptionalId = None,
-    customFieldValue: Annotated[str | None, Query(max_length=1000, description="Exact value")] = None,
+    customFieldId: Annotated[
+        str | None, Query(max_length=200, description="A custom field's id; only together with customFieldValue")
+    ] = None,
+    customFieldValue: Annotated[str | None, Query(
+        max_length=1000, description="The exact value of customFieldId (ignoring case); only together with it",
+    )] = None,
 ) -> SearchResponse:
     return search.search_records(
         current_principal(app), q=q, kanban_id=kanbanId, status=status, page=page, page_size=pageSize,

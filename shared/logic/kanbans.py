@@ -124,6 +124,8 @@ def get_kanban(principal: Principal, kanban_id: str) -> Kanban:
 
 def create_kanban(principal: Principal, request: CreateKanbanRequest) -> Kanban:
     access.require_admin(principal)
+    # A new kanban's fields are new: their read-only values are their positions and not being system fields.
+    _refuse_read_only_changes(_field_read_only_changes(request.fields, {}))
     existing = repository.all_kanbans(principal.account_id)
     if len(existing) >= MAX_KANBANS_PER_ACCOUNT:
         raise Conflict(f"an account can have at most {MAX_KANBANS_PER_ACCOUNT} kanbans")
@@ -148,12 +150,11 @@ def create_kanban(principal: Principal, request: CreateKanbanRequest) -> Kanban:
     return _marked(kanban, kanban.kanban_id if make_default else default_id)
 
 
-def _check_read_only(request: UpdateKanbanRequest, current: Kanban) -> None:
-    """A kanban as GET answered it can be sent back: its read-only values must be the current ones."""
-    view = KanbanResponse.model_validate(current).model_dump()
-    changed = read_only_changes(request, view)
-    stored = {f.id: f for f in current.fields}
-    for position, given in enumerate(request.fields or ()):
+def _field_read_only_changes(fields: list[FieldInput], stored: dict[str, FieldDefinition]) -> list[str]:
+    """The fields' read-only values that differ from the stored field's, or for a new field from its
+    position and not being a system field."""
+    changed = []
+    for position, given in enumerate(fields):
         previous = stored.get(given.id) if given.id is not None else None
         expected_order = previous.order if previous is not None else position
         expected_system = previous.is_system if previous is not None else False
@@ -161,11 +162,22 @@ def _check_read_only(request: UpdateKanbanRequest, current: Kanban) -> None:
             changed.append(f"fields.{position}.order")
         if given.isSystem is not None and given.isSystem != expected_system:
             changed.append(f"fields.{position}.isSystem")
+    return changed
+
+
+def _refuse_read_only_changes(changed: list[str]) -> None:
     if changed:
         raise ValidationFailed(
             f"{', '.join(changed)}: read-only, and different from the current value; "
             "send it unchanged or leave it out"
         )
+
+
+def _check_read_only(request: UpdateKanbanRequest, current: Kanban) -> None:
+    """A kanban as GET answered it can be sent back: its read-only values must be the current ones."""
+    view = KanbanResponse.model_validate(current).model_dump()
+    stored = {f.id: f for f in current.fields}
+    _refuse_read_only_changes(read_only_changes(request, view) + _field_read_only_changes(request.fields or [], stored))
 
 
 def update_kanban(principal: Principal, kanban_id: str, request: UpdateKanbanRequest) -> Kanban:

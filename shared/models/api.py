@@ -2,22 +2,49 @@
 
 from typing import Annotated, Any
 
-from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AliasGenerator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from pydantic.alias_generators import to_snake
+from pydantic.json_schema import SkipJsonSchema
 
 from shared.models.domain import FieldType, Role, StatusValue
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# Text that must say something: surrounding whitespace is dropped, so the document asks for one
+# character that is not whitespace (the pattern never refuses what the length check lets through).
+_SAYS_SOMETHING = r"\S"
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500, pattern=_SAYS_SOMETHING)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_SAYS_SOMETHING)]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
 Color = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
-ChannelId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ChannelId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_SAYS_SOMETHING)
+]
 Email = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ]
 # Ids that clients send in bodies; the shape check keeps separators and junk out of storage keys.
 EntityId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,100}$")]
-OptionLabel = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+OptionLabel = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_SAYS_SOMETHING)
+]
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON has one kind of number, so 363.0 is the integer 363, as JSON Schema's integer type says
+    (strict validation would refuse it); a boolean stays refused."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Integer = Annotated[int, BeforeValidator(_whole_number)]
+# A kanban's place in the sidebar (bounds inside, so the document carries them).
+Position = Annotated[int, Field(ge=0, le=10_000), BeforeValidator(_whole_number)]
 
 MAX_ASSIGNEES = 20
 
@@ -25,7 +52,8 @@ MAX_ASSIGNEES = 20
 class Request(BaseModel):
     """Bodies reject unknown keys: a misspelt field is a 400, never silently dropped data."""
 
-    model_config = ConfigDict(extra="forbid", str_strict=True)
+    # Strict: a boolean is not taken for a number (false for 0) nor a number for a boolean (0 for false).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 def read_only(description: str) -> Any:
@@ -35,8 +63,29 @@ def read_only(description: str) -> Any:
                  json_schema_extra={"readOnly": True})
 
 
+def _no_nulls_and_not_empty(schema: dict[str, Any]) -> None:
+    """What PartialRequest checks, said in the document: a field is left out rather than sent as null,
+    and at least one field is sent."""
+    for prop in schema.get("properties", {}).values():
+        options = prop.get("anyOf", [])
+        if {"type": "null"} in options:
+            options.remove({"type": "null"})
+            if len(options) == 1:
+                prop.update(prop.pop("anyOf")[0])
+            if prop.get("default", "") is None:
+                del prop["default"]
+    schema["minProperties"] = 1
+
+
 class PartialRequest(Request):
     """A body whose fields are all optional; an explicit null is an error, not "leave unchanged"."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema, handler):
+        # Here rather than in model_config, where a subclass's own json_schema_extra would replace it.
+        schema = handler(core_schema)
+        _no_nulls_and_not_empty(handler.resolve_ref_schema(schema))
+        return schema
 
     @model_validator(mode="after")
     def _reject_nulls_and_empty(self):
@@ -88,19 +137,35 @@ class StatusInput(Request):
     color: Color = "#1890ff"
 
 
+_CHOICE_TYPES = ("select", "multiselect")
+OptionList = Annotated[list[OptionLabel], Field(max_length=200, json_schema_extra={"uniqueItems": True})]
+
+
 class FieldInput(Request):
+    # What _options_match_type checks, said in the document: a select or multiselect field has options,
+    # any other type none.
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"properties": {"type": {"enum": list(_CHOICE_TYPES)}}},
+        "then": {"required": ["options"], "properties": {"options": {"type": "array", "minItems": 1}}},
+        "else": {"properties": {"options": {"type": "null"}}},
+    })
+
     id: EntityId | None = Field(default=None, description="Set to keep an existing field; omit for a new one.")
     name: Name
     type: FieldType
     description: Description = ""
-    options: list[OptionLabel] | None = Field(default=None, max_length=200)
+    options: OptionList | None = Field(
+        default=None,
+        description="The choices of a select or multiselect field (at least one, distinct ignoring case); "
+                    "null or absent for any other type.",
+    )
     boundToChannels: list[Name] = Field(default_factory=list, max_length=50)
-    order: int | None = read_only("The field's position, from its place in the list.")
+    order: Integer | None = read_only("The field's position, from its place in the list.")
     isSystem: bool | None = read_only("Whether the field is a system field.")
 
     @model_validator(mode="after")
     def _options_match_type(self):
-        if self.type in ("select", "multiselect"):
+        if self.type in _CHOICE_TYPES:
             if not self.options:
                 raise ValueError(f"field {self.name!r} of type {self.type} needs options")
             if len({o.lower() for o in self.options}) != len(self.options):
@@ -118,13 +183,19 @@ DEFAULT_STATUSES = (
 )
 
 
+class NewFieldInput(FieldInput):
+    """A field of a new kanban: there is no field yet whose id it could keep."""
+
+    id: SkipJsonSchema[EntityId | None] = None
+
+
 class CreateKanbanRequest(Request):
     name: Name
     description: Description = ""
     isDefault: bool = False
-    order: int | None = Field(default=None, ge=0, le=10_000)
+    order: Position | None = None
     statuses: list[StatusInput] = Field(default_factory=lambda: list(DEFAULT_STATUSES), min_length=1, max_length=50)
-    fields: list[FieldInput] = Field(default_factory=list, max_length=100)
+    fields: list[NewFieldInput] = Field(default_factory=list, max_length=100)
 
 
 class UpdateKanbanRequest(PartialRequest):
@@ -132,12 +203,12 @@ class UpdateKanbanRequest(PartialRequest):
 
     id: str | None = read_only("The kanban's id.")
     slug: str | None = read_only("Derived from the name.")
-    createdAt: int | None = read_only("Creation time (ms).")
-    updatedAt: int | None = read_only("Time of the last change (ms).")
+    createdAt: Integer | None = read_only("Creation time (ms).")
+    updatedAt: Integer | None = read_only("Time of the last change (ms).")
     name: Name | None = None
     description: Description | None = None
     isDefault: bool | None = None
-    order: int | None = Field(default=None, ge=0, le=10_000)
+    order: Position | None = None
     # Both lists replace the kanban's lists whole; fields keep their ids by sending them.
     statuses: list[StatusInput] | None = Field(default=None, min_length=1, max_length=50)
     fields: list[FieldInput] | None = Field(default=None, max_length=100)
@@ -158,8 +229,8 @@ class UpdateUserRequest(PartialRequest):
 
     userId: str | None = read_only("The user's id.")
     accountId: str | None = read_only("The user's account.")
-    createdAt: int | None = read_only("Creation time (ms).")
-    updatedAt: int | None = read_only("Time of the last change (ms).")
+    createdAt: Integer | None = read_only("Creation time (ms).")
+    updatedAt: Integer | None = read_only("Time of the last change (ms).")
     name: Name | None = None
     email: Email | None = None
     role: Role | None = None
