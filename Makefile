@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit integration e2e lint install clean synth bench
+.PHONY: run test unit integration e2e lint install clean synth bench openapi
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ e2e: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# Regenerate the OpenAPI document (functions/docs/openapi.json) from the resolvers and models; a unit
+# test fails while the committed one is out of date.
+openapi: $(STAMP)
+	$(BIN)/python -m shared.openapi
 
 # Benchmarks: search lag through the local stack, search latency on 100,000 records (a few minutes
 # each), and a soak of 50,000 mixed requests against the local stack (about 40 minutes; SOAK_REQUESTS=5000
