@@ -68,3 +68,9 @@ def error_body(status: HTTPStatus, message: str) -> dict[str, str]:
 
 class ConcurrentUpdate(Conflict):
     """Someone else changed the item between our read and our write; the caller may re-read and retry."""
+
+
+class PreconditionFailed(DomainError):
+    """The item is not at a version the request's If-Match names; nothing was written."""
+
+    status = HTTPStatus.PRECONDITION_FAILED

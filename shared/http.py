@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import ValidationError
 
-from shared import request_budget, routes
+from shared import conditional, request_budget, routes
 from shared.errors import (
     DomainError,
     MethodNotAllowed,
@@ -60,11 +60,13 @@ def _error_response(status: HTTPStatus, message: str, headers: dict[str, str] | 
 STATUS_MEANINGS: dict[int, str] = {
     200: "OK",
     201: "Created",
+    304: "Not Modified: the item's ETag is one If-None-Match names; no body",
     400: "A parameter or the body is invalid; the message names it",
     401: "The Authorization header is missing, or its token is invalid or revoked",
     403: "The account's rate limit is exhausted (with Retry-After), or the caller may not use this kanban or route",
     404: "The resource, or a kanban or user the request names, does not exist in this account",
     409: "The write conflicts with the current state; the message says how",
+    412: "Precondition Failed: the item is not at a version If-Match names; nothing was written",
     413: "The request is larger than the API accepts (6 MB)",
     500: "An unexpected failure; the message carries the request id",
     503: "The database or the search index did not answer in time; retry after Retry-After seconds",
@@ -278,7 +280,10 @@ def build_app() -> APIGatewayRestResolver:
         serializer=to_json,
         # A response that breaks its declared model is our failure (500), never the client's (400).
         response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
-        cors=CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type"], max_age=600),
+        cors=CORSConfig(
+            allow_origin="*", allow_headers=["Authorization", "Content-Type", *conditional.HEADERS],
+            expose_headers=[conditional.ETAG], max_age=600,
+        ),
     )
     app.configure_openapi(
         title=API_TITLE, version=API_VERSION,
@@ -288,6 +293,10 @@ def build_app() -> APIGatewayRestResolver:
     @app.exception_handler(DomainError)
     def _domain_error(error: DomainError) -> Response:
         return _error_response(error.status, error.message, error.headers)
+
+    @app.exception_handler(conditional.NotModified)
+    def _not_modified(answer: conditional.NotModified) -> Response:
+        return Response(status_code=HTTPStatus.NOT_MODIFIED.value, headers={conditional.ETAG: answer.etag})
 
     @app.exception_handler(RequestValidationError)
     def _invalid_request(error: RequestValidationError) -> Response:

@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
-from shared import routes
+from shared import conditional, routes
 from shared.http import API_TITLE, API_VERSION, BEARER_SCHEME, STATUS_MEANINGS
 
 DOCUMENT_PATH = Path(__file__).resolve().parent.parent / "functions" / "docs" / "openapi.json"
@@ -33,6 +33,11 @@ an exhausted limit is a 403 with `Retry-After`.
 **Errors.** Every error has the body `{"error": "<reason phrase>", "message": "..."}`. A method a path
 does not serve is a 405 whose `Allow` header lists the methods it does serve.
 
+**Conditional requests.** Records and kanbans carry their version as a strong `ETag` (`"3"`) on `GET`,
+`POST` and `PUT`; it changes with every write. `If-Match` on `PUT` and `DELETE` writes only at a version
+it names (`*`: any), checked atomically with the write; otherwise a 412 and nothing is written.
+`If-None-Match` on `GET` answers 304 without a body while the ETag it names is current.
+
 **Read-only fields.** A kanban or user as GET answers it can be sent back with PUT: read-only fields
 are accepted when unchanged, and a 400 names them when they differ.
 """
@@ -43,6 +48,11 @@ _RATE_LIMIT_HEADERS: dict[str, dict[str, Any]] = {
     "X-RateLimit-Reset": {"description": "Unix time (s) when the minute window resets",
                           "schema": {"type": "integer"}},
 }
+_ETAG = {conditional.ETAG: {"description": 'The version of the record or kanban, a strong ETag such as "3"; send it '
+                                           "back in If-Match or If-None-Match",
+                            "required": True, "schema": {"type": "string"}}}
+# The answers of a versioned route that carry its ETag (shared.routes.Route.etag).
+_TAGGED = {200, 201, 304}
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}}
 # Statuses answered before a request is counted (the token was refused) or by the gateway itself.
 _UNCOUNTED = {401, 413}
@@ -70,6 +80,10 @@ def _finish_operation(route: routes.Route, operation: dict[str, Any]) -> None:
             headers += list(_RATE_LIMIT_HEADERS)
         if code == 503 or (code == 403 and not route.public):
             headers += list(_RETRY_AFTER)
+        if route.etag and code in _TAGGED:
+            headers += list(_ETAG)
+        if code == 304:
+            response.pop("content", None)  # Not Modified has no body
         if headers:
             response["headers"] = _header_refs(headers)
     if route.public:
@@ -101,7 +115,7 @@ def build_document() -> dict[str, Any]:
     components = document["components"]
     for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         components.get("schemas", {}).pop(unused, None)
-    components["headers"] = {**_RATE_LIMIT_HEADERS, **_RETRY_AFTER}
+    components["headers"] = {**_RATE_LIMIT_HEADERS, **_RETRY_AFTER, **_ETAG}
     return document
 
 

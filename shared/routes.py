@@ -28,8 +28,11 @@ class Route:
     status: int = 200
     """The status of success."""
     also: tuple[int, ...] = ()
-    """Other statuses of success (POST /crm/records answers 200 with the record a channelId already has)."""
+    """Other statuses that are no error (POST /crm/records answers 200 with the record a channelId already
+    has; a GET with a current If-None-Match answers 304)."""
     errors: tuple[int, ...] = _ALWAYS
+    etag: bool = False
+    """Its answers of success (and 304) carry the item's version as ETag (shared.conditional)."""
     public: bool = False
     """Served without a token and without counting against rate limits (the API's documentation)."""
 
@@ -69,24 +72,32 @@ MAX_EVENT_BYTES = 6 * 1024 * 1024
 
 _PAGE = ("limit", "nextToken")
 # Statuses beyond _ALWAYS: 404 for an unknown id (in the path, or kanbanId/userId in the query or body),
-# 409 for a write that conflicts with the current state, 413 for a body over Lambda's payload limit.
+# 409 for a write that conflicts with the current state, 413 for a body over Lambda's payload limit,
+# 412 for a write to a record or kanban whose version If-Match does not name.
 _READ_ONE = (*_ALWAYS, 404)
 _WRITE = (*_ALWAYS, 404, 409, 413)
 _DELETE = (*_ALWAYS, 404, 409)
+_WRITE_IF_MATCH = (*_WRITE, 412)
+_DELETE_IF_MATCH = (*_DELETE, 412)
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/kanbans", "kanbans", "listKanbans", "List kanbans", (*_PAGE, "accessible")),
-    Route("POST", "/kanbans", "kanbans", "createKanban", "Create a kanban", status=201, errors=_WRITE),
-    Route("GET", "/kanbans/{kanbanId}", "kanbans", "getKanban", "Get a kanban", errors=_READ_ONE),
-    Route("PUT", "/kanbans/{kanbanId}", "kanbans", "updateKanban", "Update a kanban", errors=_WRITE),
-    Route("DELETE", "/kanbans/{kanbanId}", "kanbans", "deleteKanban", "Delete a kanban", errors=_DELETE),
+    Route("POST", "/kanbans", "kanbans", "createKanban", "Create a kanban", status=201, errors=_WRITE, etag=True),
+    Route("GET", "/kanbans/{kanbanId}", "kanbans", "getKanban", "Get a kanban", also=(304,), errors=_READ_ONE,
+          etag=True),
+    Route("PUT", "/kanbans/{kanbanId}", "kanbans", "updateKanban", "Update a kanban", errors=_WRITE_IF_MATCH,
+          etag=True),
+    Route("DELETE", "/kanbans/{kanbanId}", "kanbans", "deleteKanban", "Delete a kanban", errors=_DELETE_IF_MATCH),
     Route("GET", "/crm/records", "records", "listRecords", "List records",
           ("kanbanId", "status", "assignedUserId", *_PAGE), errors=_READ_ONE),
     Route("POST", "/crm/records", "records", "createRecord", "Create a record", ("kanbanId",), status=201,
-          also=(200,), errors=_WRITE),
-    Route("GET", "/crm/records/{recordId}", "records", "getRecord", "Get a record", errors=_READ_ONE),
-    Route("PUT", "/crm/records/{recordId}", "records", "updateRecord", "Update a record", errors=_WRITE),
-    Route("DELETE", "/crm/records/{recordId}", "records", "deleteRecord", "Delete a record", errors=_DELETE),
+          also=(200,), errors=_WRITE, etag=True),
+    Route("GET", "/crm/records/{recordId}", "records", "getRecord", "Get a record", also=(304,), errors=_READ_ONE,
+          etag=True),
+    Route("PUT", "/crm/records/{recordId}", "records", "updateRecord", "Update a record", errors=_WRITE_IF_MATCH,
+          etag=True),
+    Route("DELETE", "/crm/records/{recordId}", "records", "deleteRecord", "Delete a record",
+          errors=_DELETE_IF_MATCH),
     Route("GET", "/crm/fields", "meta", "listFields", "Get field definitions", ("kanbanId", "all"),
           errors=_READ_ONE),
     Route("GET", "/crm/statuses", "meta", "listStatuses", "Get statuses", ("kanbanId",), errors=_READ_ONE),

@@ -3,8 +3,10 @@
 from http import HTTPStatus
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 
+from shared.conditional import IfMatch, IfNoneMatch, expected_versions, tagged
 from shared.http import Limit, NextToken, OptionalId, StatusFilter, build_app, current_principal
 from shared.logic import records
 from shared.models.api import (
@@ -34,25 +36,25 @@ def list_records(
 
 
 @app.post("/crm/records")
-def create_record(body: CreateRecordRequest, kanbanId: OptionalId = None) -> RecordResponse:
+def create_record(body: CreateRecordRequest, kanbanId: OptionalId = None) -> Response[RecordResponse]:
     record, is_new = records.create_record(current_principal(app), kanbanId, body)
     # A channelId that already has a record answers that record with 200.
-    return record, HTTPStatus.CREATED if is_new else HTTPStatus.OK
+    return tagged(record, HTTPStatus.CREATED if is_new else HTTPStatus.OK)
 
 
 @app.get("/crm/records/<recordId>")
-def get_record(recordId: str) -> RecordResponse:
-    return records.get_record(current_principal(app), recordId)
+def get_record(recordId: str, if_none_match: IfNoneMatch = None) -> Response[RecordResponse]:
+    return tagged(records.get_record(current_principal(app), recordId), if_none_match=if_none_match)
 
 
 @app.put("/crm/records/<recordId>")
-def update_record(recordId: str, body: UpdateRecordRequest) -> RecordResponse:
-    return records.update_record(current_principal(app), recordId, body)
+def update_record(recordId: str, body: UpdateRecordRequest, if_match: IfMatch = None) -> Response[RecordResponse]:
+    return tagged(records.update_record(current_principal(app), recordId, body, expected_versions(if_match)))
 
 
 @app.delete("/crm/records/<recordId>")
-def delete_record(recordId: str) -> MessageResponse:
-    records.delete_record(current_principal(app), recordId)
+def delete_record(recordId: str, if_match: IfMatch = None) -> MessageResponse:
+    records.delete_record(current_principal(app), recordId, expected_versions(if_match))
     return MessageResponse(message="CRM record deleted successfully")
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.ids import new_id, now_ms
-from shared.logic import access
+from shared.logic import access, preconditions
 from shared.models.api import (
     CreateKanbanRequest,
     FieldInput,
@@ -23,6 +23,7 @@ from shared.models.domain import (
     Listing,
     Principal,
     StatusDefinition,
+    VersionCondition,
 )
 from shared.pagination import decode_token, encode_token
 from shared.repository import accounts, retries
@@ -180,9 +181,12 @@ def _check_read_only(request: UpdateKanbanRequest, current: Kanban) -> None:
     _refuse_read_only_changes(read_only_changes(request, view) + _field_read_only_changes(request.fields or [], stored))
 
 
-def update_kanban(principal: Principal, kanban_id: str, request: UpdateKanbanRequest) -> Kanban:
+def update_kanban(
+    principal: Principal, kanban_id: str, request: UpdateKanbanRequest, expected: VersionCondition | None = None
+) -> Kanban:
     access.require_admin(principal)
     old = access.Scope.of(principal).kanban(kanban_id)
+    preconditions.check(expected, f"kanban {kanban_id}", old.version)
     default_id = _default_kanban_id(principal)
     _check_read_only(request, _marked(old, default_id))
     if request.isDefault is False and default_id == kanban_id:
@@ -203,7 +207,8 @@ def update_kanban(principal: Principal, kanban_id: str, request: UpdateKanbanReq
     make_default = bool(request.isDefault) and default_id != kanban_id
 
     def write(candidate: Kanban) -> None:
-        repository.update_kanban(old, candidate, make_default)
+        with preconditions.lost_race_fails(expected, f"kanban {kanban_id}"):
+            repository.update_kanban(old, candidate, make_default)
 
     if new.slug != old.slug:
         new = _write_with_free_slug(new, write, {k.slug for k in repository.all_kanbans(principal.account_id)})
@@ -212,12 +217,14 @@ def update_kanban(principal: Principal, kanban_id: str, request: UpdateKanbanReq
     return _marked(new, kanban_id if make_default else default_id)
 
 
-def delete_kanban(principal: Principal, kanban_id: str) -> None:
+def delete_kanban(principal: Principal, kanban_id: str, expected: VersionCondition | None = None) -> None:
     access.require_admin(principal)
     kanban = repository.find_kanban(principal.account_id, kanban_id)
     if kanban is None:
         raise NotFound(f"kanban {kanban_id} not found")
-    repository.delete_kanban(kanban)
+    preconditions.check(expected, f"kanban {kanban_id}", kanban.version)
+    with preconditions.lost_race_fails(expected, f"kanban {kanban_id}"):
+        repository.delete_kanban(kanban)
 
 
 def field_definitions(principal: Principal, kanban_id: str | None, all_kanbans: bool) -> tuple[FieldDefinition, ...]:

@@ -5,9 +5,9 @@ from typing import Any, TypeVar
 
 from shared.errors import ConcurrentUpdate, NotFound, ValidationFailed
 from shared.ids import new_id, now_ms
-from shared.logic import access, fields
+from shared.logic import access, fields, preconditions
 from shared.models.api import CreateRecordRequest, UpdateRecordRequest
-from shared.models.domain import Listing, Principal, Record
+from shared.models.domain import Listing, Principal, Record, VersionCondition
 from shared.pagination import decode_token, encode_token
 from shared.repository import accounts, kanbans, retries
 from shared.repository import records as repository
@@ -87,12 +87,15 @@ def _with_retries(write: Callable[[], T], record_id: str) -> T:
     raise ConcurrentUpdate(f"record {record_id} is being changed by many writers at once; retry")
 
 
-def update_record(principal: Principal, record_id: str, request: UpdateRecordRequest) -> Record:
+def update_record(
+    principal: Principal, record_id: str, request: UpdateRecordRequest, expected: VersionCondition | None = None
+) -> Record:
     """Re-reads and re-applies the change when another write got in between, so concurrent updates
-    of different custom fields all survive."""
+    of different custom fields all survive; with `expected` versions (If-Match), only at one of them."""
 
     def attempt() -> Record:
         old = _visible_record(principal, record_id)
+        preconditions.check(expected, f"record {record_id}", old.version)
         kanban = kanbans.find_kanban(principal.account_id, old.kanban_id)
         if kanban is None:
             raise NotFound(f"kanban {old.kanban_id} not found")
@@ -111,14 +114,21 @@ def update_record(principal: Principal, record_id: str, request: UpdateRecordReq
             **changes, "updated_at": max(now_ms(), old.updated_at), "updated_by": principal.user_id,
             "version": old.version + 1,
         })
-        repository.update_record(old, new, fields.index_entries(kanban, new.custom_fields))
+        with preconditions.lost_race_fails(expected, f"record {record_id}"):
+            repository.update_record(old, new, fields.index_entries(kanban, new.custom_fields))
         return new
 
     return _with_retries(attempt, record_id)
 
 
-def delete_record(principal: Principal, record_id: str) -> None:
-    _with_retries(lambda: repository.delete_record(_visible_record(principal, record_id)), record_id)
+def delete_record(principal: Principal, record_id: str, expected: VersionCondition | None = None) -> None:
+    def attempt() -> None:
+        record = _visible_record(principal, record_id)
+        preconditions.check(expected, f"record {record_id}", record.version)
+        with preconditions.lost_race_fails(expected, f"record {record_id}"):
+            repository.delete_record(record)
+
+    _with_retries(attempt, record_id)
 
 
 def list_records(

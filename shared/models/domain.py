@@ -93,6 +93,16 @@ class Record(Domain):
     version: int
 
 
+class VersionCondition(Domain):
+    """The versions of a record or kanban a write may replace: one of `versions`, or any (None), as long
+    as the item exists."""
+
+    versions: frozenset[int] | None
+
+    def allows(self, version: int) -> bool:
+        return self.versions is None or version in self.versions
+
+
 class User(Domain):
     user_id: str
     account_id: str
