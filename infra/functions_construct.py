@@ -70,8 +70,9 @@ class Access:
 
 # What each route group's function may do. A group missing here gets READ_ONLY.
 GROUP_ACCESS: dict[str, Access] = {
-    "records": Access(writes=("record", "channel", "counts"), reads=("account",), index_queries=True),
-    "kanbans": Access(writes=("account", "counts")),
+    "records": Access(writes=("record", "channel", "unique", "counts"), reads=("account",), index_queries=True),
+    # Making a field unique reads the kanban's records and writes their unique-value locks.
+    "kanbans": Access(writes=("account", "counts", "record", "unique"), index_queries=True),
     "meta": Access(reads=("account",)),
     "admin": Access(writes=("account", "token"), index_queries=True),
     "search": Access(reads=("record", "account", "counts"), index_queries=True, typesense="search"),

@@ -90,7 +90,7 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/kanbans/{kanbanId}", "kanbans", "deleteKanban", "Delete a kanban", errors=_DELETE_IF_MATCH),
     Route("GET", "/crm/records", "records", "listRecords", "List records",
           ("kanbanId", "status", "assignedUserId", *_PAGE), errors=_READ_ONE),
-    Route("POST", "/crm/records", "records", "createRecord", "Create a record", ("kanbanId",), status=201,
+    Route("POST", "/crm/records", "records", "createRecord", "Create a record", ("kanbanId", "upsert"), status=201,
           also=(200,), errors=_WRITE, etag=True),
     Route("GET", "/crm/records/{recordId}", "records", "getRecord", "Get a record", also=(304,), errors=_READ_ONE,
           etag=True),

@@ -1,9 +1,11 @@
 """Records: GET/POST /crm/records, GET/PUT/DELETE /crm/records/{recordId}."""
 
 from http import HTTPStatus
+from typing import Annotated
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 
 from shared.conditional import IfMatch, IfNoneMatch, expected_versions, tagged
@@ -19,6 +21,10 @@ from shared.models.api import (
 
 app = build_app()
 logger = Logger(service="records")
+Upsert = Annotated[bool, Query(description=(
+    "Update the record the channelId, or else a value of a unique field, matches (200) instead of creating "
+    "one (201); 409 if the body matches two records"
+))]
 
 
 @app.get("/crm/records")
@@ -36,9 +42,11 @@ def list_records(
 
 
 @app.post("/crm/records")
-def create_record(body: CreateRecordRequest, kanbanId: OptionalId = None) -> Response[RecordResponse]:
-    record, is_new = records.create_record(current_principal(app), kanbanId, body)
-    # A channelId that already has a record answers that record with 200.
+def create_record(
+    body: CreateRecordRequest, kanbanId: OptionalId = None, upsert: Upsert = False
+) -> Response[RecordResponse]:
+    record, is_new = records.create_record(current_principal(app), kanbanId, body, upsert)
+    # A channelId that already has a record answers that record with 200 (updated by an upsert).
     return tagged(record, HTTPStatus.CREATED if is_new else HTTPStatus.OK)
 
 

@@ -208,3 +208,9 @@ def index_entries(kanban: Kanban, custom_fields: dict[str, Any]) -> list[tuple[s
             f"(text, email, phone, url, select, multiselect options); this one has {len(entries)}"
         )
     return list(entries)
+
+
+def unique_entries(kanban: Kanban, entries: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The index entries of the kanban's unique fields: the values a record holds the locks of."""
+    unique = {f.id for f in kanban.fields if f.unique}
+    return [entry for entry in entries if entry[0] in unique]

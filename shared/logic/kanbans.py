@@ -7,7 +7,7 @@ from typing import Any
 
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.ids import new_id, now_ms
-from shared.logic import access, preconditions
+from shared.logic import access, preconditions, unique_fields
 from shared.models.api import (
     CreateKanbanRequest,
     FieldInput,
@@ -73,6 +73,7 @@ def _fields(inputs: list[FieldInput], existing: tuple[FieldDefinition, ...], at_
             order=order,
             is_system=is_system,
             bound_to_channels=tuple(given.boundToChannels),
+            unique=given.unique,
         ))
     ids = [f.id for f in result]
     if len(set(ids)) != len(ids):
@@ -204,6 +205,8 @@ def update_kanban(
     if request.fields is not None:
         changes["fields"] = _fields(request.fields, old.fields, updated_at)
     new = old.model_copy(update=changes)
+    made_unique = unique_fields.made_unique(old, new)
+    unique_fields.refuse_duplicates(new, made_unique)
     make_default = bool(request.isDefault) and default_id != kanban_id
 
     def write(candidate: Kanban) -> None:
@@ -214,6 +217,7 @@ def update_kanban(
         new = _write_with_free_slug(new, write, {k.slug for k in repository.all_kanbans(principal.account_id)})
     else:
         write(new)
+    unique_fields.lock_values(new, made_unique)
     return _marked(new, kanban_id if make_default else default_id)
 
 

@@ -1,13 +1,14 @@
-"""Record rules: defaults, custom-field validation, channel deduplication, merges and access."""
+"""Record rules: defaults, custom-field validation, channel deduplication, unique values, upserts,
+merges and access."""
 
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from shared.errors import ConcurrentUpdate, NotFound, ValidationFailed
+from shared.errors import ConcurrentUpdate, Conflict, NotFound, ValidationFailed
 from shared.ids import new_id, now_ms
 from shared.logic import access, fields, preconditions
 from shared.models.api import CreateRecordRequest, UpdateRecordRequest
-from shared.models.domain import Listing, Principal, Record, VersionCondition
+from shared.models.domain import Kanban, Listing, Principal, Record, VersionCondition
 from shared.pagination import decode_token, encode_token
 from shared.repository import accounts, kanbans, retries
 from shared.repository import records as repository
@@ -29,11 +30,58 @@ def _visible_record(principal: Principal, record_id: str) -> Record:
     return record
 
 
-def create_record(principal: Principal, kanban_id: str | None, request: CreateRecordRequest) -> tuple[Record, bool]:
+def _unique_conflict(kanban: Kanban, taken: repository.UniqueValueTaken) -> Conflict:
+    """The 409 naming the field and the record that holds the value; a ConcurrentUpdate (to run again)
+    if that record gave the value up meanwhile."""
+    entry = (taken.field_id, taken.value)
+    holder = repository.unique_value_holders(kanban.account_id, kanban.kanban_id, [entry]).get(entry)
+    if holder is None:
+        return ConcurrentUpdate(f"customFields.{taken.field_id}: its value was being written concurrently; retry")
+    field = kanban.field(taken.field_id)
+    return Conflict(
+        f"customFields.{taken.field_id}{f' ({field.name})' if field else ''} is unique in kanban {kanban.kanban_id}, "
+        f"and record {holder} already holds the value {taken.value!r}"
+    )
+
+
+def _match(kanban: Kanban, record: Record, unique: list[repository.IndexEntry]) -> Record | None:
+    """The record a create is for already: the channelId's, or the holder of one of the `unique`
+    values; a 409 if those are different records."""
+    matched: dict[str, str] = {}  # record id -> what matched it
+    by_channel = None
+    if record.channel_id is not None:
+        by_channel = repository.find_channel_record(record.account_id, kanban.kanban_id, record.channel_id)
+        if by_channel is not None:
+            matched[by_channel.record_id] = "channelId"
+    for (field_id, _), holder in repository.unique_value_holders(record.account_id, kanban.kanban_id, unique).items():
+        matched.setdefault(holder, f"customFields.{field_id}")
+    if len(matched) > 1:
+        raise Conflict("the body matches more than one record: "
+                       + ", ".join(f"{record_id} by {what}" for record_id, what in matched.items()))
+    if not matched:
+        return None
+    (record_id,) = matched
+    return by_channel if by_channel is not None else repository.find_record(record.account_id, record_id)
+
+
+def _apply(principal: Principal, existing: Record, request: CreateRecordRequest) -> Record:
+    """An upsert's body applied to the record it matched, as PUT applies a change."""
+    if request.channelId is not None and request.channelId != existing.channel_id:
+        raise Conflict(f"channelId {request.channelId!r}: the matching record {existing.record_id} has channelId "
+                       f"{existing.channel_id!r}")
+    sent = request.model_dump(include=request.model_fields_set - {"channelId"}, exclude_none=True)
+    return update_record(principal, existing.record_id, UpdateRecordRequest.model_validate(sent))
+
+
+def create_record(
+    principal: Principal, kanban_id: str | None, request: CreateRecordRequest, upsert: bool = False
+) -> tuple[Record, bool]:
     """Returns (record, created). A channelId that already has a record in the kanban returns that
-    record instead of creating a second one, also when the creates race."""
+    record instead of creating a second one, also when the creates race. A value of a unique field that
+    another record holds is a 409. With `upsert`, the record the channelId or a unique value matches gets
+    the body as an update instead; when upserts race, the losers update the winner's record."""
     kanban = access.Scope.of(principal).kanban(kanban_id)
-    if request.channelId is not None:
+    if request.channelId is not None and not upsert:
         existing = repository.find_channel_record(principal.account_id, kanban.kanban_id, request.channelId)
         if existing is not None:
             return existing, False
@@ -57,17 +105,22 @@ def create_record(principal: Principal, kanban_id: str | None, request: CreateRe
         version=1,
     )
     entries = fields.index_entries(kanban, custom_fields)
-    for _ in range(retries.WRITE_ATTEMPTS):
+    unique = fields.unique_entries(kanban, entries)
+    for attempt in range(retries.WRITE_ATTEMPTS):
+        # After a lost race, the winner's record is the answer (or, upserting, the one to update).
+        existing = _match(kanban, record, unique if upsert else []) if upsert or attempt else None
+        if existing is not None:
+            return (_apply(principal, existing, request) if upsert else existing), False
         try:
-            repository.create_record(record, entries)
+            repository.create_record(record, kanban, entries, unique)
             return record, True
         except repository.ChannelTaken:
-            assert record.channel_id is not None
-            existing = repository.find_channel_record(principal.account_id, kanban.kanban_id, record.channel_id)
-            if existing is not None:
-                return existing, False
-            # The other record was deleted in between: the channel is free again, try once more.
-    raise ConcurrentUpdate(f"channelId {record.channel_id} is being written concurrently; retry")
+            continue  # or the other record was deleted in between: the channel is free again
+        except repository.UniqueValueTaken as taken:
+            conflict = None if upsert else _unique_conflict(kanban, taken)
+            if conflict is not None and not isinstance(conflict, ConcurrentUpdate):
+                raise conflict from None
+    raise ConcurrentUpdate(f"record {record.record_id} is being created by many writers at once; retry")
 
 
 def get_record(principal: Principal, record_id: str) -> Record:
@@ -114,8 +167,12 @@ def update_record(
             **changes, "updated_at": max(now_ms(), old.updated_at), "updated_by": principal.user_id,
             "version": old.version + 1,
         })
-        with preconditions.lost_race_fails(expected, f"record {record_id}"):
-            repository.update_record(old, new, fields.index_entries(kanban, new.custom_fields))
+        entries = fields.index_entries(kanban, new.custom_fields)
+        try:
+            with preconditions.lost_race_fails(expected, f"record {record_id}"):
+                repository.update_record(old, new, entries, fields.unique_entries(kanban, entries))
+        except repository.UniqueValueTaken as taken:
+            raise _unique_conflict(kanban, taken) from None
         return new
 
     return _with_retries(attempt, record_id)

@@ -14,7 +14,7 @@ from pydantic import (
 from pydantic.alias_generators import to_snake
 from pydantic.json_schema import SkipJsonSchema
 
-from shared.models.domain import FieldType, Role, StatusValue
+from shared.models.domain import UNIQUE_FIELD_TYPES, FieldType, Role, StatusValue
 
 # Text that must say something: surrounding whitespace is dropped, so the document asks for one
 # character that is not whitespace (the pattern never refuses what the length check lets through).
@@ -143,11 +143,14 @@ OptionList = Annotated[list[OptionLabel], Field(max_length=200, json_schema_extr
 
 class FieldInput(Request):
     # What _options_match_type checks, said in the document: a select or multiselect field has options,
-    # any other type none.
+    # any other type none; only some types can be unique.
     model_config = ConfigDict(json_schema_extra={
         "if": {"properties": {"type": {"enum": list(_CHOICE_TYPES)}}},
         "then": {"required": ["options"], "properties": {"options": {"type": "array", "minItems": 1}}},
         "else": {"properties": {"options": {"type": "null"}}},
+        # And only a text, email, phone or url field can be unique.
+        "allOf": [{"if": {"properties": {"type": {"not": {"enum": list(UNIQUE_FIELD_TYPES)}}}},
+                   "then": {"properties": {"unique": {"const": False}}}}],
     })
 
     id: EntityId | None = Field(default=None, description="Set to keep an existing field; omit for a new one.")
@@ -160,6 +163,11 @@ class FieldInput(Request):
                     "null or absent for any other type.",
     )
     boundToChannels: list[Name] = Field(default_factory=list, max_length=50)
+    unique: bool = Field(
+        default=False,
+        description="No two records of the kanban may hold the same value (compared trimmed and lowercased; "
+                    "phones by their digits and +). Only for text, email, phone and url fields.",
+    )
     order: Integer | None = read_only("The field's position, from its place in the list.")
     isSystem: bool | None = read_only("Whether the field is a system field.")
 
@@ -172,6 +180,9 @@ class FieldInput(Request):
                 raise ValueError(f"field {self.name!r} has duplicate options")
         elif self.options is not None:
             raise ValueError(f"field {self.name!r} of type {self.type} cannot have options")
+        if self.unique and self.type not in UNIQUE_FIELD_TYPES:
+            raise ValueError(f"field {self.name!r} of type {self.type} cannot be unique; "
+                             f"only {', '.join(UNIQUE_FIELD_TYPES)} fields can")
         return self
 
 
@@ -387,6 +398,7 @@ class FieldResponse(ResponseModel):
     order: int
     isSystem: bool
     boundToChannels: list[str]
+    unique: bool = Field(description="No two records of the kanban hold the same value")
 
 
 class FieldDefinitionResponse(FieldResponse):
@@ -399,10 +411,10 @@ class FieldDefinitionResponse(FieldResponse):
 class FieldsResponse(ResponseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"fields": [
         {"fieldId": "field_email_123", "name": "Email", "type": "email", "description": "Contact email address",
-         "order": 0, "isSystem": False, "boundToChannels": ["WhatsApp Business"]},
+         "order": 0, "isSystem": False, "boundToChannels": ["WhatsApp Business"], "unique": False},
         {"fieldId": "field_source_789", "name": "Lead Source", "type": "select",
          "description": "How the lead found us", "options": ["Website", "Referral", "Social Media", "Cold Call"],
-         "order": 2, "isSystem": False, "boundToChannels": []},
+         "order": 2, "isSystem": False, "boundToChannels": [], "unique": False},
     ]}]})
 
     fields: list[FieldDefinitionResponse]
@@ -420,10 +432,11 @@ _KANBAN_EXAMPLE = {
     "statuses": _STATUS_EXAMPLES,
     "fields": [
         {"id": "field_1704067200001_xyz789", "name": "Email", "type": "email",
-         "description": "Contact email address", "order": 0, "isSystem": False, "boundToChannels": []},
+         "description": "Contact email address", "order": 0, "isSystem": False, "boundToChannels": [],
+         "unique": True},
         {"id": "field_1704067200004_ghi012", "name": "Lead Source", "type": "select",
          "description": "Where the lead came from", "options": ["Website", "Referral", "Social Media", "Cold Call"],
-         "order": 1, "isSystem": False, "boundToChannels": []},
+         "order": 1, "isSystem": False, "boundToChannels": [], "unique": False},
     ],
 }
 

@@ -10,6 +10,8 @@ FieldType = Literal[
 ]
 # Field types whose values are searchable and written to the field-value index.
 INDEXED_FIELD_TYPES: frozenset[str] = frozenset({"text", "email", "phone", "url", "select", "multiselect"})
+# Field types a definition may make unique: no two records of a kanban hold the same normalized value.
+UNIQUE_FIELD_TYPES: tuple[str, ...] = ("text", "email", "phone", "url")
 Role = Literal["admin", "member"]
 
 # A status value: also what status filters are checked against before they reach a key or a search.
@@ -35,6 +37,7 @@ class FieldDefinition(Domain):
     order: int = 0
     is_system: bool = False
     bound_to_channels: tuple[str, ...] = ()
+    unique: bool = False
 
 
 class BoardField(FieldDefinition):

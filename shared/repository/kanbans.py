@@ -21,6 +21,7 @@ def _field_item(field: FieldDefinition) -> dict[str, Any]:
         "order": field.order,
         "isSystem": field.is_system,
         "boundToChannels": list(field.bound_to_channels),
+        "unique": field.unique or None,
     }
 
 
@@ -37,11 +38,17 @@ def _item(kanban: Kanban) -> dict[str, Any]:
         "statuses": [s.model_dump() for s in kanban.statuses],
         # A set copy of the status values lets record writes check a status still exists, atomically.
         "statusValues": set(kanban.status_values()),
+        # Likewise the unique fields' ids let a record's create check it took the lock of every unique value.
+        "uniqueFieldIds": unique_field_ids(kanban) or None,
         "fields": [{k: v for k, v in _field_item(f).items() if v is not None} for f in kanban.fields],
         "createdAt": kanban.created_at,
         "updatedAt": kanban.updated_at,
         "version": kanban.version,
     }
+
+
+def unique_field_ids(kanban: Kanban) -> str:
+    return ",".join(sorted(f.id for f in kanban.fields if f.unique))
 
 
 def _kanban(item: dict[str, Any]) -> Kanban:
@@ -63,6 +70,7 @@ def _kanban(item: dict[str, Any]) -> Kanban:
                 order=f["order"],
                 is_system=f.get("isSystem", False),
                 bound_to_channels=tuple(f.get("boundToChannels", [])),
+                unique=f.get("unique", False),
             )
             for f in item.get("fields", [])
         ),

@@ -14,6 +14,7 @@ PARTITION_PREFIXES = {
     "token": "TOKEN#",
     "record": "RECORD#",  # a record with its assignment and field-value entries
     "channel": "CHANNEL#",
+    "unique": "UNIQUE#",  # the lock of one value of a unique field in a kanban
     "counts": "COUNTS#",  # a kanban's records per status, kept by every record write
     "rate": "RATE#",  # request counters of the rate limiter
     # REPAIR#<account>: changes the search engine refused, to repair; REPAIRS: the index verifier's resume point
@@ -33,6 +34,7 @@ KANBAN_PREFIX = "KANBAN#"
 TOKEN_SK = "TOKEN"
 RECORD_SK = "RECORD"
 CHANNEL_SK = "CHANNEL"
+UNIQUE_SK = "UNIQUE"
 ASSIGNMENT_PREFIX = "ASSIGN#"
 FIELD_VALUE_PREFIX = "FV#"
 
@@ -89,15 +91,25 @@ def channel_pk(account_id: str, kanban_id: str, channel_id: str) -> str:
     return f"CHANNEL#{account_id}#{kanban_id}#{channel_id}"
 
 
+def unique_value_pk(account_id: str, kanban_id: str, field_id: str, normalized_value: str) -> str:
+    """The lock of one normalized value of a unique field in a kanban (long values by digest)."""
+    return f"UNIQUE#{account_id}#{kanban_id}#{field_id}#{_inline(normalized_value)}"
+
+
 def created_sort_key(created_at: int, entity_id: str) -> str:
     return f"{created_at:013d}#{entity_id}"
 
 
 def field_value_key(account_id: str, field_id: str, normalized_value: str) -> str:
     """Partition key of the field-value index: account + field + normalized value."""
+    return f"{account_id}#{field_id}#{_inline(normalized_value)}"
+
+
+def _inline(normalized_value: str) -> str:
+    """A value as a key holds it: itself, or its digest when it is long (keys are limited to 2 KB)."""
     if len(normalized_value.encode()) > _MAX_INLINE_VALUE_BYTES:
-        normalized_value = "sha256:" + hashlib.sha256(normalized_value.encode()).hexdigest()
-    return f"{account_id}#{field_id}#{normalized_value}"
+        return "sha256:" + hashlib.sha256(normalized_value.encode()).hexdigest()
+    return normalized_value
 
 
 def field_value_sk(field_id: str, normalized_value: str) -> str:

@@ -1,12 +1,13 @@
-"""Records, written atomically with their assignment entries, field-value index entries, channel lock
-and the kanban's status counters."""
+"""Records, written atomically with their assignment entries, field-value index entries, channel lock,
+unique-value locks and the kanban's status counters."""
 
 from collections.abc import Iterator
 from typing import Any
 
 from shared.errors import ConcurrentUpdate, Conflict, NotFound, ValidationFailed
-from shared.models.domain import Page, Record
+from shared.models.domain import Kanban, Page, Record
 from shared.repository import dynamo, keys
+from shared.repository.kanbans import unique_field_ids
 from shared.repository.table import FIELD_VALUE_INDEX, FIELD_VALUE_PK, FIELD_VALUE_SK, LIST_SORT_KEY
 
 # One normalized value of an indexed custom field: (field id, normalized value).
@@ -19,7 +20,16 @@ class ChannelTaken(Conflict):
     """The kanban already has a record for this channelId."""
 
 
-def _record_item(record: Record, entries: list[IndexEntry]) -> dict[str, Any]:
+class UniqueValueTaken(Conflict):
+    """Another record of the kanban holds this normalized value of a unique field."""
+
+    def __init__(self, field_id: str, value: str):
+        super().__init__(f"the value of field {field_id} is taken")
+        self.field_id = field_id
+        self.value = value
+
+
+def _record_item(record: Record, entries: list[IndexEntry], unique: list[IndexEntry]) -> dict[str, Any]:
     return {
         "PK": keys.record_pk(record.account_id, record.record_id),
         "SK": keys.RECORD_SK,
@@ -40,6 +50,8 @@ def _record_item(record: Record, entries: list[IndexEntry]) -> dict[str, Any]:
         "version": record.version,
         # The normalized indexed values, for the search index fed by the table's stream.
         "searchValues": [value for _, value in entries],
+        # The unique values whose locks the record holds: what its next write or its delete releases.
+        "uniqueValues": [list(entry) for entry in unique],
     }
 
 
@@ -83,14 +95,21 @@ def _children(record: Record, entries: list[IndexEntry]) -> dict[str, dict[str, 
     return children
 
 
-def _kanban_accepts(record: Record) -> dynamo.Write:
-    """The kanban still exists and still has the record's status, checked in the same transaction."""
+def _kanban_accepts(record: Record, kanban: Kanban | None = None) -> dynamo.Write:
+    """The kanban still exists and still has the record's status, checked in the same transaction;
+    given the kanban as read, also that its unique fields are still those whose locks the write takes."""
+    condition = "attribute_exists(PK) AND contains(statusValues, :status)"
+    values = {":status": record.status}
+    if kanban is not None and (unique := unique_field_ids(kanban)):
+        condition += " AND uniqueFieldIds = :unique"
+        values[":unique"] = unique
+    elif kanban is not None:
+        condition += " AND attribute_not_exists(uniqueFieldIds)"
     return dynamo.Write(
-        dynamo.condition_check(
-            keys.account_pk(record.account_id), keys.kanban_sk(record.kanban_id),
-            "attribute_exists(PK) AND contains(statusValues, :status)", values={":status": record.status},
-        ),
-        Conflict(f"kanban {record.kanban_id} or its status {record.status!r} changed meanwhile; retry"),
+        dynamo.condition_check(keys.account_pk(record.account_id), keys.kanban_sk(record.kanban_id), condition,
+                               values=values),
+        Conflict(f"kanban {record.kanban_id}, its status {record.status!r} or its unique fields changed meanwhile; "
+                 "retry"),
     )
 
 
@@ -108,6 +127,27 @@ def _channel_pk(record: Record) -> str:
     return keys.channel_pk(record.account_id, record.kanban_id, record.channel_id)
 
 
+def _lock(pk: str, sk: str, record: Record, taken: Conflict) -> dynamo.Write:
+    """A lock item naming the record (a channelId's, a unique value's): a conditional put that fails
+    with `taken` when another record holds it."""
+    item = {"PK": pk, "SK": sk, "recordId": record.record_id, "kanbanId": record.kanban_id}
+    return dynamo.Write(
+        dynamo.put(item, "attribute_not_exists(PK) OR recordId = :me", values={":me": record.record_id}), taken,
+    )
+
+
+def _unique_pk(record: Record, entry: IndexEntry) -> str:
+    return keys.unique_value_pk(record.account_id, record.kanban_id, *entry)
+
+
+def _lock_changes(record: Record, held: list[IndexEntry], unique: list[IndexEntry]) -> list[dynamo.Write]:
+    """Take the locks of the unique values the record gets, release those of the values it gives up."""
+    takes = [_lock(_unique_pk(record, e), keys.UNIQUE_SK, record, UniqueValueTaken(*e))
+             for e in unique if e not in held]
+    releases = [dynamo.Write(dynamo.delete(_unique_pk(record, e), keys.UNIQUE_SK)) for e in held if e not in unique]
+    return takes + releases
+
+
 def _run(writes: list[dynamo.Write]) -> None:
     if len(writes) > _MAX_TRANSACTION_ITEMS:
         raise ValidationFailed(
@@ -116,36 +156,41 @@ def _run(writes: list[dynamo.Write]) -> None:
     dynamo.transact(writes)
 
 
-def create_record(record: Record, entries: list[IndexEntry]) -> None:
-    """Write a new record; raises ChannelTaken when its channelId already has a record in the kanban."""
-    writes = [_kanban_accepts(record)]
+def create_record(record: Record, kanban: Kanban, entries: list[IndexEntry], unique: list[IndexEntry]) -> None:
+    """Write a new record; raises ChannelTaken when its channelId already has a record in the kanban,
+    UniqueValueTaken when another record holds one of its `unique` values."""
+    writes = [_kanban_accepts(record, kanban)]
     if record.channel_id is not None:
-        lock = {"PK": _channel_pk(record), "SK": keys.CHANNEL_SK, "recordId": record.record_id}
-        writes.append(dynamo.Write(dynamo.put(lock, "attribute_not_exists(PK)"), ChannelTaken("channel taken")))
-    writes.append(dynamo.Write(dynamo.put(_record_item(record, entries), "attribute_not_exists(PK)"),
+        writes.append(_lock(_channel_pk(record), keys.CHANNEL_SK, record, ChannelTaken("channel taken")))
+    writes += _lock_changes(record, [], unique)
+    writes.append(dynamo.Write(dynamo.put(_record_item(record, entries, unique), "attribute_not_exists(PK)"),
                                Conflict("record id collision")))
     writes += [dynamo.Write(dynamo.put(child)) for child in _children(record, entries).values()]
     writes.append(_count(record, {"total": 1, keys.status_count_attribute(record.status): 1}))
     _run(writes)
 
 
-def _current_children(record: Record) -> set[str]:
+def _stored(record: Record) -> tuple[set[str], list[IndexEntry]]:
+    """The sort keys of the record's stored children and the unique values it holds locks of."""
     items = dynamo.query_all(keys.record_pk(record.account_id, record.record_id))
-    return {i["SK"] for i in items if i["SK"] != keys.RECORD_SK}
+    held = next((i.get("uniqueValues", []) for i in items if i["SK"] == keys.RECORD_SK), [])
+    return {i["SK"] for i in items if i["SK"] != keys.RECORD_SK}, [(field, value) for field, value in held]
 
 
 def _version_matches(record: Record) -> dict[str, Any]:
     return {"condition": "version = :v", "values": {":v": record.version}}
 
 
-def update_record(old: Record, new: Record, entries: list[IndexEntry]) -> None:
-    """Replace a record written at old.version; raises ConcurrentUpdate if it changed since."""
+def update_record(old: Record, new: Record, entries: list[IndexEntry], unique: list[IndexEntry]) -> None:
+    """Replace a record written at old.version; raises ConcurrentUpdate if it changed since,
+    UniqueValueTaken when another record holds one of its new `unique` values."""
     pk = keys.record_pk(new.account_id, new.record_id)
-    current = _current_children(old)
+    current, held = _stored(old)
     desired = _children(new, entries)
     status_changed = new.status != old.status
     stale = ConcurrentUpdate(f"record {old.record_id} was changed concurrently")
-    writes = [dynamo.Write(dynamo.put(_record_item(new, entries), **_version_matches(old)), stale)]
+    writes = [dynamo.Write(dynamo.put(_record_item(new, entries, unique), **_version_matches(old)), stale)]
+    writes += _lock_changes(new, held, unique)
     if status_changed:
         writes.append(_kanban_accepts(new))
     # Assignment entries carry the status in their index keys, so a status change rewrites them all.
@@ -164,7 +209,9 @@ def delete_record(record: Record) -> None:
     pk = keys.record_pk(record.account_id, record.record_id)
     stale = ConcurrentUpdate(f"record {record.record_id} was changed concurrently")
     writes = [dynamo.Write(dynamo.delete(pk, keys.RECORD_SK, **_version_matches(record)), stale)]
-    writes += [dynamo.Write(dynamo.delete(pk, sk)) for sk in _current_children(record)]
+    children, held = _stored(record)
+    writes += [dynamo.Write(dynamo.delete(pk, sk)) for sk in children]
+    writes += _lock_changes(record, held, [])
     if record.channel_id is not None:
         writes.append(dynamo.Write(dynamo.delete(_channel_pk(record), keys.CHANNEL_SK)))
     writes.append(_count(record, {"total": -1, keys.status_count_attribute(record.status): -1}))
@@ -186,6 +233,30 @@ def get_record(account_id: str, record_id: str) -> Record:
 def find_channel_record(account_id: str, kanban_id: str, channel_id: str) -> Record | None:
     lock = dynamo.get(keys.channel_pk(account_id, kanban_id, channel_id), keys.CHANNEL_SK)
     return find_record(account_id, lock["recordId"]) if lock else None
+
+
+def unique_value_holders(account_id: str, kanban_id: str, entries: list[IndexEntry]) -> dict[IndexEntry, str]:
+    """The records holding the locks of these unique values (values nobody holds are left out)."""
+    lock_keys = {(keys.unique_value_pk(account_id, kanban_id, *e), keys.UNIQUE_SK): e for e in entries}
+    return {lock_keys[k]: lock["recordId"] for k, lock in dynamo.batch_get(lock_keys).items()}
+
+
+def hold_unique_values(record: Record, unique: list[IndexEntry]) -> None:
+    """Take the locks of a stored record's values of fields just made unique, in one transaction with
+    the record, whose version goes up: a write that read the record before fails and reads it again.
+    Raises UniqueValueTaken when another record holds one, ConcurrentUpdate if the record changed."""
+    _, held = _stored(record)
+    holds = held + [e for e in unique if e not in held]
+    if holds == held:
+        return
+    _run([
+        dynamo.Write(dynamo.update(
+            keys.record_pk(record.account_id, record.record_id), keys.RECORD_SK,
+            "SET uniqueValues = :held, version = :next", "version = :v",
+            values={":held": [list(e) for e in holds], ":next": record.version + 1, ":v": record.version},
+        ), ConcurrentUpdate(f"record {record.record_id} was changed concurrently")),
+        *_lock_changes(record, held, holds),
+    ])
 
 
 def list_records(
@@ -254,9 +325,13 @@ def field_value_page(account_id: str, field_id: str, normalized_value: str, allo
     return ids[offset:offset + limit], total
 
 
-def account_records(account_id: str, page_size: int = 100) -> Iterator[tuple[Record, list[str]]]:
-    """Every record of an account with its search values (operator tools such as reindexing)."""
-    scope = keys.list_scope(account_id, None, None, None)
+def account_records(
+    account_id: str, page_size: int = 100, kanban_id: str | None = None
+) -> Iterator[tuple[Record, list[str]]]:
+    """Every record of an account, or of one of its kanbans, with its search values (operator tools
+    such as reindexing; making a field unique). Read from a list index: a record written within the
+    index's propagation delay (normally well under a second) may be missing."""
+    scope = keys.list_scope(account_id, kanban_id, None, None)
     start: dict[str, Any] | None = None
     while True:
         entries, start = dynamo.query(index=scope.index, partition_attribute=f"{scope.index}PK",

@@ -43,13 +43,13 @@ PAGINATION_SECRET = {on("secret FunctionsPaginationSecret"): SECRET_READ}
 EXPECTED_GRANTS = {
     "records": {
         **EVERY_FUNCTION, **PAGINATION_SECRET, **INDEX_QUERIES,
-        on("table", "ACCOUNT*", "CHANNEL#*", "COUNTS#*", "RATE#*", "RECORD#*", "TOKEN#*"): READ,
-        on("table", "CHANNEL#*", "COUNTS#*", "RATE#*", "RECORD#*"): WRITE,
+        on("table", "ACCOUNT*", "CHANNEL#*", "COUNTS#*", "RATE#*", "RECORD#*", "TOKEN#*", "UNIQUE#*"): READ,
+        on("table", "CHANNEL#*", "COUNTS#*", "RATE#*", "RECORD#*", "UNIQUE#*"): WRITE,
     },
     "kanbans": {
-        **EVERY_FUNCTION, **PAGINATION_SECRET,
-        on("table", "ACCOUNT*", "COUNTS#*", "RATE#*", "TOKEN#*"): READ,
-        on("table", "ACCOUNT*", "COUNTS#*", "RATE#*"): WRITE,
+        **EVERY_FUNCTION, **PAGINATION_SECRET, **INDEX_QUERIES,
+        on("table", "ACCOUNT*", "COUNTS#*", "RATE#*", "RECORD#*", "TOKEN#*", "UNIQUE#*"): READ,
+        on("table", "ACCOUNT*", "COUNTS#*", "RATE#*", "RECORD#*", "UNIQUE#*"): WRITE,
     },
     "meta": {
         **EVERY_FUNCTION, **PAGINATION_SECRET,

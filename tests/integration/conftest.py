@@ -103,6 +103,20 @@ def board(api) -> dict[str, Any]:
     return kanban
 
 
+@pytest.fixture
+def unique_board(api) -> dict[str, Any]:
+    """A kanban with a unique email, a unique phone and a plain text field; `["f"]` maps name -> field id."""
+    response = api.post("/kanbans", {"name": "Leads", "fields": [
+        {"name": "Email", "type": "email", "unique": True},
+        {"name": "Phone", "type": "phone", "unique": True},
+        {"name": "Company", "type": "text"},
+    ]})
+    assert response.status == 201, response.body
+    kanban = response.json()
+    kanban["f"] = {f["name"]: f["id"] for f in kanban["fields"]}
+    return kanban
+
+
 def create_member(api: Api, kanban_ids: list[str]) -> tuple[dict[str, Any], str]:
     """A member user with access to kanban_ids, and a token for them."""
     user = api.post("/users", {"name": "Mia Member", "email": "mia@example.com", "role": "member",

@@ -1,6 +1,7 @@
 """Property: whatever a client sends to any route (path, query parameters, body), the API answers
 without a 5xx, and the table stays consistent: a refused request writes nothing, and an accepted one
-writes every item it implies (assignment and field-value entries, channel locks, status counters)."""
+writes every item it implies (assignment and field-value entries, channel and unique-value locks,
+status counters)."""
 
 import json
 from collections import Counter, defaultdict
@@ -13,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.models import api as models
+from shared.repository import keys
 from shared.routes import ROUTES, Route
 from tests.integration.conftest import create_member
 
@@ -52,6 +54,9 @@ def world(api, account, board, search_settings, monkeypatch):
     monkeypatch.setenv("RATE_LIMIT_PER_MINUTE", "1000000")
     monkeypatch.setenv("RATE_LIMIT_PER_HOUR", "1000000")
     get_settings.cache_clear()
+    # Its email and phone fields unique, so records take and release unique-value locks.
+    unique = [{**f, "unique": f["type"] in ("email", "phone")} for f in board["fields"]]
+    assert api.put(f"/kanbans/{board['id']}", {"fields": unique}).status == 200
     record = api.post("/crm/records", {"title": "Fuzz target", "channelId": "c-1",
                                        "customFields": {board["f"]["email"]: "a@example.com"}},
                       query={"kanbanId": board["id"]}).json()
@@ -147,6 +152,7 @@ def _inconsistencies(items: list[dict[str, Any]]) -> list[str]:
             children[item["PK"]["S"]].add(item["SK"]["S"])
     records = [i for i in items if i["SK"]["S"] == "RECORD"]
     per_status: Counter[tuple[str, str]] = Counter()
+    held_locks: dict[str, str] = {}  # unique-value lock -> the record partition that holds it
     for record in records:
         pk = record["PK"]["S"]
         assigned = {f"ASSIGN#{u['S']}" for u in record.get("assignedUserIds", {}).get("L", [])}
@@ -156,6 +162,13 @@ def _inconsistencies(items: list[dict[str, Any]]) -> list[str]:
         if len([c for c in children[pk] if c.startswith("FV#")]) != len(values):
             problems.append(f"{pk}: field-value entries differ from its indexed values")
         per_status[(record["accountId"]["S"], record["kanbanId"]["S"], record["status"]["S"])] += 1
+        for held in record.get("uniqueValues", {}).get("L", []):
+            field_id, value = (v["S"] for v in held["L"])
+            held_locks[keys.unique_value_pk(record["accountId"]["S"], record["kanbanId"]["S"], field_id, value)] = pk
+    locks = {i["PK"]["S"]: f"RECORD#{i['PK']['S'].split('#')[1]}#{i['recordId']['S']}"
+             for i in items if i["PK"]["S"].startswith("UNIQUE#")}
+    if locks != held_locks:
+        problems.append(f"unique-value locks {locks} but records hold {held_locks}")
     for item in items:
         if item["PK"]["S"].startswith("COUNTS#"):
             _, account_id, kanban_id = item["PK"]["S"].split("#")

@@ -143,7 +143,8 @@ def test_kanban_list_pagination(api):
 def test_field_and_status_definitions(api, account, board):
     fields = api.get("/crm/fields", query={"kanbanId": board["id"]}).json()["fields"]
     assert [f["fieldId"] for f in fields] == [f["id"] for f in board["fields"]]
-    assert set(fields[0]) == {"fieldId", "name", "type", "description", "order", "isSystem", "boundToChannels"}
+    assert set(fields[0]) == {"fieldId", "name", "type", "description", "order", "isSystem", "boundToChannels",
+                              "unique"}
     assert api.get("/crm/fields").json() == {"fields": []}  # the default kanban has none
     everything = api.get("/crm/fields", query={"all": "true"}).json()["fields"]
     assert {f["kanbanId"] for f in everything} == {board["id"]} and len(everything) == 12
