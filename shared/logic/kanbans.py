@@ -147,7 +147,7 @@ def create_kanban(principal: Principal, request: CreateKanbanRequest) -> Kanban:
     )
     default_id = _default_kanban_id(principal)
     make_default = request.isDefault or default_id is None
-    kanban = _write_with_free_slug(kanban, lambda k: repository.create_kanban(k, make_default),
+    kanban = _write_with_free_slug(kanban, lambda k: repository.create_kanban(k, make_default, default_id),
                                    {k.slug for k in existing})
     return _marked(kanban, kanban.kanban_id if make_default else default_id)
 
@@ -211,7 +211,7 @@ def update_kanban(
 
     def write(candidate: Kanban) -> None:
         with preconditions.lost_race_fails(expected, f"kanban {kanban_id}"):
-            repository.update_kanban(old, candidate, make_default)
+            repository.update_kanban(old, candidate, make_default, default_id)
 
     if new.slug != old.slug:
         new = _write_with_free_slug(new, write, {k.slug for k in repository.all_kanbans(principal.account_id)})

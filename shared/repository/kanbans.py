@@ -85,14 +85,28 @@ def _slug_lock(kanban: Kanban) -> dynamo.Write:
     return dynamo.Write(dynamo.put(lock, "attribute_not_exists(PK)"), SlugTaken(f"slug {kanban.slug} is taken"))
 
 
-def _set_default(kanban: Kanban) -> dynamo.Write:
-    return dynamo.Write(dynamo.update(
-        keys.account_pk(kanban.account_id), keys.ACCOUNT_SK, "SET defaultKanbanId = :k",
-        "attribute_exists(PK)", values={":k": kanban.kanban_id},
-    ), NotFound(f"account {kanban.account_id} not found"))
+def _set_default(kanban: Kanban, previous_default_id: str | None) -> list[dynamo.Write]:
+    """Make the kanban its account's default. The previous default's version goes up in the same
+    transaction: its isDefault changes, so its ETag must change too."""
+    account = keys.account_pk(kanban.account_id)
+    if previous_default_id is None or previous_default_id == kanban.kanban_id:
+        return [dynamo.Write(dynamo.update(
+            account, keys.ACCOUNT_SK, "SET defaultKanbanId = :k", "attribute_exists(PK)",
+            values={":k": kanban.kanban_id},
+        ), NotFound(f"account {kanban.account_id} not found"))]
+    return [
+        dynamo.Write(dynamo.update(
+            account, keys.ACCOUNT_SK, "SET defaultKanbanId = :k", "defaultKanbanId = :previous",
+            values={":k": kanban.kanban_id, ":previous": previous_default_id},
+        ), ConcurrentUpdate("the account's default kanban was changed concurrently; retry")),
+        dynamo.Write(dynamo.update(
+            account, keys.kanban_sk(previous_default_id), "SET version = version + :one, updatedAt = :at",
+            "attribute_exists(PK)", values={":one": 1, ":at": kanban.updated_at},
+        ), ConcurrentUpdate(f"kanban {previous_default_id} was changed concurrently; retry")),
+    ]
 
 
-def create_kanban(kanban: Kanban, make_default: bool) -> None:
+def create_kanban(kanban: Kanban, make_default: bool, previous_default_id: str | None = None) -> None:
     counts_pk, counts_sk = keys.kanban_counts_key(kanban.account_id, kanban.kanban_id)
     counts = {"PK": counts_pk, "SK": counts_sk, "total": 0}
     writes = [
@@ -101,11 +115,11 @@ def create_kanban(kanban: Kanban, make_default: bool) -> None:
         _slug_lock(kanban),
     ]
     if make_default:
-        writes.append(_set_default(kanban))
+        writes += _set_default(kanban, previous_default_id)
     dynamo.transact(writes)
 
 
-def update_kanban(old: Kanban, new: Kanban, make_default: bool) -> None:
+def update_kanban(old: Kanban, new: Kanban, make_default: bool, previous_default_id: str | None = None) -> None:
     """Replace a kanban's definition; fails if a removed status still holds records."""
     account = keys.account_pk(new.account_id)
     writes = [dynamo.Write(
@@ -124,7 +138,7 @@ def update_kanban(old: Kanban, new: Kanban, make_default: bool) -> None:
             Conflict(f"statuses {', '.join(removed)} still hold records; move or delete them first"),
         ))
     if make_default:
-        writes.append(_set_default(new))
+        writes += _set_default(new, previous_default_id)
     dynamo.transact(writes)
 
 

@@ -286,3 +286,16 @@ def test_a_get_with_a_stale_etag_answers_the_item(api, record, kanban):
     assert response.json()["title"] == "Changed" and response.headers["ETag"] == '"2"'
     assert api.get(kanban_path(kanban), headers={"If-None-Match": '"1"'}).status == 304
     assert api.get(kanban_path(kanban), headers={"If-None-Match": '"2"'}).status == 200
+
+
+def test_the_previous_default_kanbans_etag_changes_when_another_becomes_the_default(api):
+    default = next(k for k in api.get("/kanbans").json()["items"] if k["isDefault"])
+    before = api.get(kanban_path(default))
+
+    api.post("/kanbans", {"name": "New default", "isDefault": True})
+    after = api.get(kanban_path(default), headers={"If-None-Match": before.headers["ETag"]})
+
+    assert after.status == 200 and after.json()["isDefault"] is False
+    assert after.headers["ETag"] != before.headers["ETag"]
+    refused = api.put(kanban_path(default), {"name": "Renamed"}, headers={"If-Match": before.headers["ETag"]})
+    assert refused.status == 412
