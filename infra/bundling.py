@@ -29,8 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_SOURCES = (
     "functions",
     "shared/__init__.py",
+    "shared/conditional.py",
     "shared/errors.py",
     "shared/http.py",
+    "shared/idempotency.py",
     "shared/ids.py",
     "shared/logic",
     "shared/models",

@@ -48,6 +48,8 @@ LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 TYPESENSE_KEY_VARIABLES = {"admin": "TYPESENSE_API_KEY_SECRET_ARN", "search": "TYPESENSE_SEARCH_KEY_SECRET_ARN"}
 READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem")
 WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+# What Powertools' DynamoDB persistence layer does with a key's record.
+IDEMPOTENCY_ACTIONS = ("dynamodb:GetItem", *WRITE_ACTIONS)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class Access:
     index_queries: bool = False
     typesense: Literal["admin", "search"] | None = None
     """Which Typesense key it gets: the admin key (indexing) or the search-only key (searching)."""
+    idempotency: bool = False
+    """Whether it keeps Idempotency-Key records (reads and writes the idempotency table)."""
 
     def __post_init__(self) -> None:
         unknown = set(self.writes + self.reads) - set(PARTITION_PREFIXES)
@@ -94,13 +98,13 @@ def is_public(group: str) -> bool:
 
 def access_for(group: str) -> Access:
     """A group's access, plus what every API request needs whatever its route group: reading the
-    caller's token, user and account (rights are confirmed on each request) and counting the request
-    against its account's rate limits. A public group gets nothing at all."""
+    caller's token, user and account (rights are confirmed on each request), counting the request
+    against its account's rate limits and keeping its Idempotency-Key. A public group gets nothing at all."""
     if is_public(group):
         return Access()
     access = GROUP_ACCESS.get(group, READ_ONLY)
     confirm = tuple(kind for kind in ("token", "account") if kind not in access.reads + access.writes)
-    return replace(access, writes=(*access.writes, "rate"), reads=(*access.reads, *confirm))
+    return replace(access, writes=(*access.writes, "rate"), reads=(*access.reads, *confirm), idempotency=True)
 
 
 def lambda_handler(entry_point: str) -> str:
@@ -117,10 +121,12 @@ def _pascal(name: str) -> str:
 
 class FunctionsConstruct(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, table: ITable, index_arns: list[str], typesense: TypesenseConfig
+        self, scope: Construct, construct_id: str, *, table: ITable, index_arns: list[str], typesense: TypesenseConfig,
+        idempotency_table: ITable,
     ) -> None:
         super().__init__(scope, construct_id)
         self._table = table
+        self._idempotency_table = idempotency_table
         self._index_arns = index_arns
         self._typesense_nodes = typesense.nodes_value
         self._code = lambda_code(RUNTIME, ARCHITECTURE)
@@ -189,6 +195,8 @@ class FunctionsConstruct(Construct):
             "POWERTOOLS_LOG_LEVEL": LOG_LEVEL,
             **(environment or {}),
         }
+        if access.idempotency:
+            env["IDEMPOTENCY_TABLE_NAME"] = self._idempotency_table.table_name
         if access.typesense:
             key = self.typesense_keys[access.typesense]
             env["TYPESENSE_NODES"] = self._typesense_nodes
@@ -215,6 +223,10 @@ class FunctionsConstruct(Construct):
         for secret in secrets:
             secret.grant_read(role)
         self._grant_table(role, access)
+        if access.idempotency:
+            role.add_to_principal_policy(iam.PolicyStatement(
+                actions=list(IDEMPOTENCY_ACTIONS), resources=[self._idempotency_table.table_arn],
+            ))
         acknowledge(
             role, "AwsSolutions-IAM5[Resource::*]",
             "Only X-Ray tracing and the stream reader's dynamodb:ListStreams are granted on '*'; neither can narrow.",

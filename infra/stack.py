@@ -6,6 +6,7 @@ from constructs import Construct
 from infra.api_construct import ApiConstruct
 from infra.data_construct import DataConstruct
 from infra.functions_construct import FunctionsConstruct
+from infra.idempotency_construct import IdempotencyConstruct
 from infra.monitoring_construct import MonitoringConstruct
 from infra.search_indexing_construct import SearchIndexingConstruct
 from infra.typesense_config import NODES_CONTEXT_KEY, TypesenseConfig
@@ -22,8 +23,10 @@ class CrmRecordsApiStack(Stack):
             )
 
         data = DataConstruct(self, "Data")
+        idempotency = IdempotencyConstruct(self, "Idempotency")
         functions = FunctionsConstruct(
-            self, "Functions", table=data.table, index_arns=data.index_arns, typesense=typesense
+            self, "Functions", table=data.table, index_arns=data.index_arns, typesense=typesense,
+            idempotency_table=idempotency.table,
         )
         api = ApiConstruct(
             self, "Api", route_group_functions=functions.route_groups, authorizer_function=functions.authorizer

@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import ValidationError
 
-from shared import conditional, request_budget, routes
+from shared import conditional, idempotency, request_budget, routes
 from shared.errors import (
     DomainError,
     MethodNotAllowed,
@@ -65,9 +65,11 @@ STATUS_MEANINGS: dict[int, str] = {
     401: "The Authorization header is missing, or its token is invalid or revoked",
     403: "The account's rate limit is exhausted (with Retry-After), or the caller may not use this kanban or route",
     404: "The resource, or a kanban or user the request names, does not exist in this account",
-    409: "The write conflicts with the current state; the message says how",
+    409: "The write conflicts with the current state, or the first request with this Idempotency-Key is still "
+         "in progress; the message says which",
     412: "Precondition Failed: the item is not at a version If-Match names; nothing was written",
     413: "The request is larger than the API accepts (6 MB)",
+    422: "This Idempotency-Key was already used for a different request (method, path, query or body)",
     500: "An unexpected failure; the message carries the request id",
     503: "The database or the search index did not answer in time; retry after Retry-After seconds",
 }
@@ -166,14 +168,29 @@ class JsonApiResolver(APIGatewayRestResolver):
                     quota_headers = rate_limits.consume(account).headers()
                 _check_query_parameters(event)
                 event = _with_checked_body(event)
+                key = idempotency.key_of(event) if principal is not None else None
             except DomainError as refused:
                 return _lambda_error(refused, request_id, quota_headers)
             except Exception:
                 logger.exception("request checks failed")
                 return _lambda_error(DomainError("an unexpected error occurred"), request_id, quota_headers)
-            if principal is not None:
-                self.append_context(principal=principal)
-            response = super().resolve(event, context)
+            resolve = super().resolve
+
+            def route() -> dict[str, Any]:
+                if principal is not None:
+                    self.append_context(principal=principal)
+                return resolve(event, context)
+
+            if principal is None or key is None:
+                response = route()
+            else:
+                try:
+                    response = idempotency.answer_once(event, principal.account_id, key, context, route)
+                except DomainError as refused:
+                    return _lambda_error(refused, request_id, quota_headers)
+                except Exception:
+                    logger.exception("an idempotent request failed")
+                    return _lambda_error(DomainError("an unexpected error occurred"), request_id, quota_headers)
         response.setdefault("multiValueHeaders", {}).update({k: [v] for k, v in quota_headers.items()})
         return response
 
@@ -281,7 +298,7 @@ def build_app() -> APIGatewayRestResolver:
         # A response that breaks its declared model is our failure (500), never the client's (400).
         response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
         cors=CORSConfig(
-            allow_origin="*", allow_headers=["Authorization", "Content-Type", *conditional.HEADERS],
+            allow_origin="*", allow_headers=["Authorization", "Content-Type", idempotency.HEADER, *conditional.HEADERS],
             expose_headers=[conditional.ETAG], max_age=600,
         ),
     )

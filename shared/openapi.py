@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
-from shared import conditional, routes
+from shared import conditional, idempotency, routes
 from shared.http import API_TITLE, API_VERSION, BEARER_SCHEME, STATUS_MEANINGS
 
 DOCUMENT_PATH = Path(__file__).resolve().parent.parent / "functions" / "docs" / "openapi.json"
@@ -38,6 +38,15 @@ does not serve is a 405 whose `Allow` header lists the methods it does serve.
 it names (`*`: any), checked atomically with the write; otherwise a 412 and nothing is written.
 `If-None-Match` on `GET` answers 304 without a body while the ETag it names is current.
 
+**Idempotency-Key.** Every `POST`, `PUT` and `DELETE` takes an `Idempotency-Key` header: an opaque
+string of 1 to 255 printable ASCII characters (else a 400), kept for 24 hours per account. A request
+sent again with the same key, method, path, query and JSON body is not run again: it gets the first
+answer (status, body and headers, `ETag` included) with `Idempotent-Replayed: true`, and
+current rate-limit headers, since it still counts against the limits. The key with another request
+is a 422; while the key's first request still runs, a 409. Every answer below 500 is kept; a 5xx is
+not, so a retry runs again. Requests refused before they run (token, rate limit, malformed
+parameters, body or key) keep nothing.
+
 **Read-only fields.** A kanban or user as GET answers it can be sent back with PUT: read-only fields
 are accepted when unchanged, and a 400 names them when they differ.
 """
@@ -48,14 +57,29 @@ _RATE_LIMIT_HEADERS: dict[str, dict[str, Any]] = {
     "X-RateLimit-Reset": {"description": "Unix time (s) when the minute window resets",
                           "schema": {"type": "integer"}},
 }
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}}
 _ETAG = {conditional.ETAG: {"description": 'The version of the record or kanban, a strong ETag such as "3"; send it '
                                            "back in If-Match or If-None-Match",
                             "required": True, "schema": {"type": "string"}}}
 # The answers of a versioned route that carry its ETag (shared.routes.Route.etag).
 _TAGGED = {200, 201, 304}
-_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}}
 # Statuses answered before a request is counted (the token was refused) or by the gateway itself.
 _UNCOUNTED = {401, 413}
+_IDEMPOTENCY_KEY = "IdempotencyKey"
+_IDEMPOTENCY_PARAMETER = {
+    "name": idempotency.HEADER, "in": "header", "required": False,
+    "description": "Makes a retry of this request safe: a request sent again with the same key gets the first "
+                   "answer, without running again (kept for 24 hours, per account)",
+    "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY_LENGTH,
+               "pattern": idempotency.KEY_PATTERN},
+}
+_REPLAYED = {idempotency.REPLAYED_HEADER: {
+    "description": "true: the answer kept for this Idempotency-Key, replayed; the request did not run again",
+    "schema": {"type": "string", "enum": ["true"]},
+}}
+# Answers that are never kept for an Idempotency-Key, so never replayed: those given before the request
+# runs (a refused token, a body too large, the key sent with another request) and the failures.
+_NEVER_KEPT = {401, 413, 422}
 
 
 def _group_schema(group: str) -> dict[str, Any]:
@@ -69,7 +93,14 @@ def _header_refs(names: list[str]) -> dict[str, dict[str, str]]:
 
 def _finish_operation(route: routes.Route, operation: dict[str, Any]) -> None:
     responses = operation["responses"]
-    responses.pop("422", None)  # Powertools' own validation answer: this API answers 400 instead
+    # Powertools' own validation answer: this API answers 400 instead, and 422 only for an Idempotency-Key.
+    responses.pop("422", None)
+    if 422 in route.statuses:
+        responses["422"] = {"description": STATUS_MEANINGS[422], "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+    idempotent = route.method in idempotency.METHODS and not route.public
+    if idempotent:
+        operation.setdefault("parameters", []).append({"$ref": f"#/components/parameters/{_IDEMPOTENCY_KEY}"})
     # A response that breaks its model is answered like any other failure: a 500 in the error format.
     responses["500"] = {"description": STATUS_MEANINGS[500],
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
@@ -84,6 +115,8 @@ def _finish_operation(route: routes.Route, operation: dict[str, Any]) -> None:
             headers += list(_ETAG)
         if code == 304:
             response.pop("content", None)  # Not Modified has no body
+        if idempotent and code < 500 and code not in _NEVER_KEPT:
+            headers += list(_REPLAYED)
         if headers:
             response["headers"] = _header_refs(headers)
     if route.public:
@@ -115,7 +148,8 @@ def build_document() -> dict[str, Any]:
     components = document["components"]
     for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         components.get("schemas", {}).pop(unused, None)
-    components["headers"] = {**_RATE_LIMIT_HEADERS, **_RETRY_AFTER, **_ETAG}
+    components["headers"] = {**_RATE_LIMIT_HEADERS, **_RETRY_AFTER, **_ETAG, **_REPLAYED}
+    components["parameters"] = {_IDEMPOTENCY_KEY: _IDEMPOTENCY_PARAMETER}
     return document
 
 

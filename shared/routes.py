@@ -75,8 +75,10 @@ _PAGE = ("limit", "nextToken")
 # 409 for a write that conflicts with the current state, 413 for a body over Lambda's payload limit,
 # 412 for a write to a record or kanban whose version If-Match does not name.
 _READ_ONE = (*_ALWAYS, 404)
-_WRITE = (*_ALWAYS, 404, 409, 413)
-_DELETE = (*_ALWAYS, 404, 409)
+# Every write takes an Idempotency-Key (shared.idempotency): 409 while the key's first request runs,
+# 422 for the key sent with another request.
+_WRITE = (*_ALWAYS, 404, 409, 413, 422)
+_DELETE = (*_ALWAYS, 404, 409, 422)
 _WRITE_IF_MATCH = (*_WRITE, 412)
 _DELETE_IF_MATCH = (*_DELETE, 412)
 

@@ -18,6 +18,8 @@ class Settings(BaseModel):
 
     table_name: str = Field(alias="TABLE_NAME")
     aws_region: str = Field(default="us-east-1", alias="AWS_REGION")
+    # The table of Idempotency-Key records (shared.idempotency); set for every API function.
+    idempotency_table_name: str | None = Field(default=None, alias="IDEMPOTENCY_TABLE_NAME")
     # Set only for a local table (moto server); deployed functions use the regional endpoint.
     dynamodb_endpoint_url: str | None = Field(default=None, alias="DYNAMODB_ENDPOINT_URL")
     # Key that signs pagination tokens so a client cannot forge or edit one: given directly (local

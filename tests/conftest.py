@@ -2,11 +2,13 @@
 
 import pytest
 
+from shared.repository.idempotency import idempotency_store
 from shared.repository.table import dynamodb_client
 from shared.settings import get_settings
 
 TEST_ENVIRONMENT = {
     "TABLE_NAME": "crm-test",
+    "IDEMPOTENCY_TABLE_NAME": "crm-test-idempotency",
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing",
@@ -25,6 +27,8 @@ def test_environment(monkeypatch):
     monkeypatch.delenv("DYNAMODB_ENDPOINT_URL", raising=False)
     get_settings.cache_clear()
     dynamodb_client.cache_clear()
+    idempotency_store.cache_clear()
     yield
     get_settings.cache_clear()
     dynamodb_client.cache_clear()
+    idempotency_store.cache_clear()

@@ -37,6 +37,7 @@ class LocalStackSettings(BaseModel):
         default=AUTHORIZER_CACHE_SECONDS, alias="AUTHORIZER_CACHE_SECONDS", ge=0, le=3600
     )
     table_name: str = Field(default="crm-local", alias="TABLE_NAME")
+    idempotency_table_name: str = Field(default="crm-local-idempotency", alias="IDEMPOTENCY_TABLE_NAME")
 
 
 def _function_environment(settings: LocalStackSettings, endpoint_url: str, typesense: TypesenseConnection,
@@ -44,6 +45,7 @@ def _function_environment(settings: LocalStackSettings, endpoint_url: str, types
     """What the functions' settings read; the worker processes inherit it."""
     return {
         "TABLE_NAME": settings.table_name,
+        "IDEMPOTENCY_TABLE_NAME": settings.idempotency_table_name,
         "DYNAMODB_ENDPOINT_URL": endpoint_url,
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
@@ -109,10 +111,11 @@ def main() -> None:
 
         # Imported after the environment is set: these read the settings on first use.
         from shared.local.seed import seed_demo_account
-        from shared.repository.table import create_table, dynamodb_client
+        from shared.repository.table import create_idempotency_table, create_table, dynamodb_client
         from shared.search.index import index_writer
 
         create_table(dynamodb_client(), settings.table_name)
+        create_idempotency_table(dynamodb_client(), settings.idempotency_table_name)
         if external:
             index_writer().drop()
         index_writer().ensure_ready()

@@ -65,6 +65,27 @@ def create_table(client: Any, table_name: str) -> None:
     )
 
 
+# The table of Idempotency-Key records (Powertools' idempotency utility; see shared.idempotency): one
+# item per key, on Powertools' default attribute names, removed by TTL once it has expired.
+IDEMPOTENCY_KEY = "id"
+IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
+IDEMPOTENCY_TABLE_DEFINITION: dict[str, Any] = {
+    "AttributeDefinitions": [{"AttributeName": IDEMPOTENCY_KEY, "AttributeType": "S"}],
+    "KeySchema": [{"AttributeName": IDEMPOTENCY_KEY, "KeyType": "HASH"}],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+
+
+def create_idempotency_table(client: Any, table_name: str) -> None:
+    """Create the idempotency table (tests and the local stack; the CDK app deploys it)."""
+    client.create_table(TableName=table_name, **IDEMPOTENCY_TABLE_DEFINITION)
+    client.get_waiter("table_exists").wait(TableName=table_name)
+    client.update_time_to_live(
+        TableName=table_name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": IDEMPOTENCY_TTL_ATTRIBUTE},
+    )
+
+
 # Tight enough that a request's last call ends inside the functions' timeout (see request_budget).
 # One attempt here: shared.repository.retries decides every resend, so retries never nest.
 _CLIENT_CONFIG = {"connect_timeout": 1, "read_timeout": 2, "retries": {"total_max_attempts": 1, "mode": "standard"}}

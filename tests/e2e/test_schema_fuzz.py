@@ -14,6 +14,7 @@ resource of that account that exists (until a DELETE removes it), so reads, upda
 stored data instead of stopping at 404.
 """
 
+import itertools
 import json
 import re
 import subprocess
@@ -37,6 +38,7 @@ from schemathesis.specs.openapi.checks import (
     unsupported_method,
 )
 
+from shared import idempotency
 from shared.openapi import DOCUMENT_PATH
 
 pytestmark = pytest.mark.e2e
@@ -100,6 +102,20 @@ def flatmap_body(context, body):
     if context.operation is None or context.operation.label != "POST /tokens":
         return st.just(body)
     return _sometimes_real(body, "body")
+
+
+# Numbers that make each generated Idempotency-Key unique (see before_call).
+_KEY_SUFFIXES = itertools.count()
+
+
+@schemathesis.hook
+def before_call(context, case, **kwargs):
+    """A valid generated Idempotency-Key is made unique: the generator repeats a few values ("0", "00"),
+    and a key sent again with another request is a 422 before the route runs, which would stop most
+    writes there. An invalid key is sent as generated, to be refused with a 400."""
+    key = (case.headers or {}).get(idempotency.HEADER)
+    if isinstance(key, str) and re.fullmatch(idempotency.KEY_PATTERN, key):
+        case.headers[idempotency.HEADER] = f"{key[:240].rstrip()}-{next(_KEY_SUFFIXES)}"
 
 
 @schema.hook

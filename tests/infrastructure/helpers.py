@@ -17,6 +17,13 @@ def only(cfn: dict[str, Any], resource_type: str) -> tuple[str, dict[str, Any]]:
     return next(iter(found.items()))
 
 
+def data_table(cfn: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The service's single table (the Data construct's), beside which only the idempotency table exists."""
+    tables = {k: r for k, r in resources(cfn, "AWS::DynamoDB::Table").items() if k.startswith("DataTable")}
+    assert len(tables) == 1, f"expected one DataTable, found {sorted(tables)}"
+    return next(iter(tables.items()))
+
+
 def function_ids_by_handler(cfn: dict[str, Any]) -> dict[str, str]:
     """Lambda handler string -> logical id of its function."""
     functions = resources(cfn, "AWS::Lambda::Function")
@@ -107,6 +114,7 @@ def _condition(condition: dict[str, Any] | None) -> frozenset[str] | str | None:
 
 
 _KINDS = {
+    "AWS::DynamoDB::Table": "table",
     "AWS::SecretsManager::Secret": "secret",
     "AWS::SQS::Queue": "queue",
     "AWS::Logs::LogGroup": "log group",
@@ -119,7 +127,7 @@ _KINDS = {
 def _resource_label(cfn: dict[str, Any], resource: Any, own_log_group: str | None) -> str:
     if isinstance(resource, str):
         return resource
-    table_id, _ = only(cfn, "AWS::DynamoDB::Table")
+    table_id, _ = data_table(cfn)
     if "Fn::Join" in resource:
         separator, parts = resource["Fn::Join"]
         if separator == "" and len(parts) == 2 and parts[0] == {"Fn::GetAtt": [table_id, "Arn"]}:

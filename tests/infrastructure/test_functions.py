@@ -12,6 +12,7 @@ from infra.functions_construct import access_for, lambda_handler
 from shared.routes import AUTHORIZER_HANDLER, INDEXER_HANDLER, ROUTE_GROUP_HANDLERS, VERIFIER_HANDLER
 
 from .helpers import (
+    data_table,
     format_grant_key,
     format_grants,
     function_grants,
@@ -19,7 +20,6 @@ from .helpers import (
     function_ids_by_handler,
     function_names,
     on,
-    only,
     resources,
 )
 
@@ -35,6 +35,9 @@ EVERY_FUNCTION = {
 INDEXES = ("GSI1", "GSI2", "GSI3", "GSI4", "FieldValueIndex")
 INDEX_QUERIES = {on(f"index {name}"): {"dynamodb:Query"} for name in INDEXES}
 PAGINATION_SECRET = {on("secret FunctionsPaginationSecret"): SECRET_READ}
+# Every API function keeps the Idempotency-Key records of its writes (Powertools' persistence layer).
+IDEMPOTENCY = {on("table IdempotencyTable"): {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                                              "dynamodb:DeleteItem"}}
 
 # Function (the package of its handler) -> {on(resource, *LeadingKeys prefixes): actions}. Every API
 # function reads the caller's token, user and account (ACCOUNT*, TOKEN#*) and counts the request (RATE#*).
@@ -42,31 +45,31 @@ PAGINATION_SECRET = {on("secret FunctionsPaginationSecret"): SECRET_READ}
 # statement's LeadingKeys cover every key it asks for (the token, user and account read together).
 EXPECTED_GRANTS = {
     "records": {
-        **EVERY_FUNCTION, **PAGINATION_SECRET, **INDEX_QUERIES,
+        **EVERY_FUNCTION, **PAGINATION_SECRET, **IDEMPOTENCY, **INDEX_QUERIES,
         on("table", "ACCOUNT*", "CHANNEL#*", "COUNTS#*", "RATE#*", "RECORD#*", "TOKEN#*", "UNIQUE#*"): READ,
         on("table", "CHANNEL#*", "COUNTS#*", "RATE#*", "RECORD#*", "UNIQUE#*"): WRITE,
     },
     "kanbans": {
-        **EVERY_FUNCTION, **PAGINATION_SECRET, **INDEX_QUERIES,
+        **EVERY_FUNCTION, **PAGINATION_SECRET, **IDEMPOTENCY, **INDEX_QUERIES,
         on("table", "ACCOUNT*", "COUNTS#*", "RATE#*", "RECORD#*", "TOKEN#*", "UNIQUE#*"): READ,
         on("table", "ACCOUNT*", "COUNTS#*", "RATE#*", "RECORD#*", "UNIQUE#*"): WRITE,
     },
     "meta": {
-        **EVERY_FUNCTION, **PAGINATION_SECRET,
+        **EVERY_FUNCTION, **PAGINATION_SECRET, **IDEMPOTENCY,
         on("table", "ACCOUNT*", "RATE#*", "TOKEN#*"): READ,
         on("table", "RATE#*"): WRITE,
     },
     "admin": {
-        **EVERY_FUNCTION, **PAGINATION_SECRET, **INDEX_QUERIES,
+        **EVERY_FUNCTION, **PAGINATION_SECRET, **IDEMPOTENCY, **INDEX_QUERIES,
         on("table", "ACCOUNT*", "RATE#*", "TOKEN#*"): READ | WRITE,
     },
     "search": {
-        **EVERY_FUNCTION, **PAGINATION_SECRET, **INDEX_QUERIES,
+        **EVERY_FUNCTION, **PAGINATION_SECRET, **IDEMPOTENCY, **INDEX_QUERIES,
         on("secret FunctionsTypesenseSearchKey"): SECRET_READ,
         on("table", "ACCOUNT*", "COUNTS#*", "RATE#*", "RECORD#*", "TOKEN#*"): READ,
         on("table", "RATE#*"): WRITE,
     },
-    # The API's documentation, served without a token: no data, no secret.
+    # The API's documentation, served without a token: no data, no secret, no idempotency table.
     "docs": {
         **EVERY_FUNCTION,
     },
@@ -124,7 +127,7 @@ def test_functions_share_one_asset_and_the_same_defaults(cfn):
         assert properties["TracingConfig"] == {"Mode": "Active"}
         assert properties["LoggingConfig"]["LogFormat"] == "JSON"
         variables = properties["Environment"]["Variables"]
-        assert variables["TABLE_NAME"] == {"Ref": only(cfn, "AWS::DynamoDB::Table")[0]}
+        assert variables["TABLE_NAME"] == {"Ref": data_table(cfn)[0]}
         assert variables["POWERTOOLS_SERVICE_NAME"]
         assert variables["POWERTOOLS_LOG_LEVEL"] == properties["LoggingConfig"]["ApplicationLogLevel"]
 
@@ -139,6 +142,18 @@ def test_the_pagination_secret_is_configured_on_exactly_the_functions_granted_it
             assert variables["PAGINATION_SECRET_ARN"] == {"Ref": secret_id}, name
         else:
             assert "PAGINATION_SECRET_ARN" not in variables, name
+
+
+def test_the_idempotency_table_is_configured_on_exactly_the_functions_granted_it(cfn):
+    tables = resources(cfn, "AWS::DynamoDB::Table")
+    (table_id,) = [k for k in tables if k.startswith("IdempotencyTable")]
+
+    for name, logical_id in function_names(cfn).items():
+        variables = cfn["Resources"][logical_id]["Properties"]["Environment"]["Variables"]
+        if on("table IdempotencyTable") in EXPECTED_GRANTS.get(name, {}):
+            assert variables["IDEMPOTENCY_TABLE_NAME"] == {"Ref": table_id}, name
+        else:
+            assert "IDEMPOTENCY_TABLE_NAME" not in variables, name
 
 
 def test_only_the_indexer_and_verifier_get_the_typesense_admin_key_and_only_search_the_search_key(cfn):

@@ -5,11 +5,11 @@ import json
 
 from shared.routes import INDEXER_HANDLER, VERIFIER_HANDLER
 
-from .helpers import function_id, only, resources
+from .helpers import data_table, function_id, only, resources
 
 
 def test_stream_event_source_gives_up_on_bad_records_safely(cfn):
-    table_id, _ = only(cfn, "AWS::DynamoDB::Table")
+    table_id, _ = data_table(cfn)
     queue_id, _ = only(cfn, "AWS::SQS::Queue")
     _, mapping = only(cfn, "AWS::Lambda::EventSourceMapping")
     properties = mapping["Properties"]

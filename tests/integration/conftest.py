@@ -14,7 +14,7 @@ from shared.local.gateway import ApiGatewayEmulator, GatewayResponse, invoke_han
 from shared.local.stream_poller import StreamPoller
 from shared.local.typesense import TypesenseConnection, TypesenseServer, external_typesense, free_port
 from shared.logic.admin import bootstrap_account
-from shared.repository.table import create_table, dynamodb_client
+from shared.repository.table import create_idempotency_table, create_table, dynamodb_client
 from shared.routes import INDEXER_HANDLER
 from shared.search.index import index_writer, search_reader
 from shared.settings import get_settings
@@ -58,6 +58,7 @@ class Api:
 def table():
     with mock_aws():
         create_table(dynamodb_client(), get_settings().table_name)
+        create_idempotency_table(dynamodb_client(), get_settings().idempotency_table_name)
         yield get_settings().table_name
 
 

@@ -65,3 +65,17 @@ def test_the_request_schemas_say_what_validation_refuses(document):
     for path in ("/crm/records", "/crm/search"):  # a status filter has the shape of a status value
         status = next(p for p in document["paths"][path]["get"]["parameters"] if p["name"] == "status")
         assert status["schema"]["anyOf"][0]["pattern"] == "^[a-z0-9][a-z0-9_-]{0,49}$", path
+
+
+def test_every_write_takes_an_idempotency_key_and_says_what_it_answers(document):
+    parameter = document["components"]["parameters"]["IdempotencyKey"]
+    assert (parameter["name"], parameter["in"], parameter["required"]) == ("Idempotency-Key", "header", False)
+    assert (parameter["schema"]["minLength"], parameter["schema"]["maxLength"]) == (1, 255)
+    for route in routes.ROUTES:
+        operation = document["paths"][route.path][route.method.lower()]
+        refs = [p.get("$ref") for p in operation.get("parameters", [])]
+        takes_key = route.method in ("POST", "PUT", "DELETE")
+        assert ("#/components/parameters/IdempotencyKey" in refs) == takes_key, route.operation
+        if takes_key:
+            assert {"409", "422"} <= set(operation["responses"]), route.operation
+            assert "Idempotent-Replayed" in operation["responses"][str(route.status)]["headers"], route.operation
