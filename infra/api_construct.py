@@ -3,7 +3,6 @@ and gateway responses that answer every API Gateway error in the documented erro
 
 import json
 from collections.abc import Mapping
-from http import HTTPStatus
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
@@ -12,7 +11,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.nag import acknowledge
-from shared.errors import UNAUTHORIZED_MESSAGE
+from shared.errors import UNAUTHORIZED_MESSAGE, reason_phrase
 from shared.routes import AUTHORIZER_CACHE_SECONDS, ROUTES
 
 STAGE_NAME = "v1"
@@ -58,7 +57,7 @@ def error_template(status: int, message: str | None) -> str:
         text = MESSAGE_FROM_API_GATEWAY
     else:
         text = json.dumps(f"{message} (request id $context.requestId)" if status >= 500 else message)
-    return f'{{"error":{json.dumps(HTTPStatus(status).phrase)},"message":{text}}}'
+    return f'{{"error":{json.dumps(reason_phrase(status))},"message":{text}}}'
 
 
 def paths_by_group(routes=ROUTES) -> dict[str, str]:

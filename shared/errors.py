@@ -13,7 +13,7 @@ class DomainError(Exception):
 
     @property
     def error(self) -> str:
-        return self.status.phrase
+        return reason_phrase(self.status)
 
 
 class ValidationFailed(DomainError):
@@ -67,14 +67,21 @@ UNAUTHORIZED_MESSAGE = (
 )
 
 
-# Python 3.13, the functions' runtime, calls 422 "Unprocessable Content" (RFC 9110); the API keeps the
-# reason phrase it documents, whatever Python it runs on.
-_REASON_PHRASES = {HTTPStatus.UNPROCESSABLE_ENTITY: "Unprocessable Entity"}
+# Python 3.13, the functions' runtime, renamed some reason phrases after RFC 9110 (422 "Unprocessable
+# Content", 413 "Content Too Large"); the API keeps the phrases it documents, whatever Python it runs on.
+_REASON_PHRASES = {
+    HTTPStatus.UNPROCESSABLE_ENTITY: "Unprocessable Entity",
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "Request Entity Too Large",
+}
 
 
 def error_body(status: HTTPStatus, message: str) -> dict[str, str]:
     """The documented error format: {"error": "<reason phrase>", "message": "..."}."""
-    return {"error": _REASON_PHRASES.get(status, status.phrase), "message": message}
+    return {"error": reason_phrase(status), "message": message}
+
+
+def reason_phrase(status: int) -> str:
+    return _REASON_PHRASES.get(HTTPStatus(status), HTTPStatus(status).phrase)
 
 
 class IdempotentRequestInProgress(Conflict):
