@@ -15,18 +15,18 @@ IF_MATCH, IF_NONE_MATCH = "If-Match", "If-None-Match"
 HEADERS = (IF_MATCH, IF_NONE_MATCH)
 # An entity tag, strong ("3") or weak (W/"3"), and a header that holds "*" or a list of them.
 _ENTITY_TAG = r'(W/)?"[\x21\x23-\x7e\x80-\xff]*"'
-_CONDITION = rf"^[ \t]*(\*|(,[ \t]*)*{_ENTITY_TAG}([ \t]*,([ \t]*{_ENTITY_TAG})?)*)[ \t]*$"
+CONDITION = rf"^[ \t]*(\*|(,[ \t]*)*{_ENTITY_TAG}([ \t]*,([ \t]*{_ENTITY_TAG})?)*)[ \t]*$"
 _TAGS = re.compile(r'(W/)?"([^"]*)"')
 _VERSION = re.compile(r"[1-9][0-9]*")
 
 IfMatch = Annotated[str | None, Header(
-    alias=IF_MATCH, pattern=_CONDITION,
+    alias=IF_MATCH, pattern=CONDITION,
     description='Write only if the item is at one of these versions: ETags as answered (such as "3"), compared '
                 "strongly (a weak W/ tag never matches), or * for any version. Otherwise the answer is a 412 "
                 "and nothing is written; the check is part of the write.",
 )]
 IfNoneMatch = Annotated[str | None, Header(
-    alias=IF_NONE_MATCH, pattern=_CONDITION,
+    alias=IF_NONE_MATCH, pattern=CONDITION,
     description="Answer 304 without a body if the item's ETag is one of these (compared weakly) or the value is *.",
 )]
 

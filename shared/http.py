@@ -56,6 +56,17 @@ def _error_response(status: HTTPStatus, message: str, headers: dict[str, str] | 
     )
 
 
+def error_result(error: DomainError | ValidationError, location: tuple[str | int, ...]) -> tuple[int, dict[str, str]]:
+    """The status and error body a route answers a failure with, for one part of a request (a batch
+    operation): a domain error as its status says, the ValidationError of a body at `location` as a 400."""
+    if isinstance(error, ValidationError):
+        message = "; ".join(_describe_validation_error({**e, "loc": ("body", *location, *e["loc"])})
+                            for e in error.errors())
+        return HTTPStatus.BAD_REQUEST.value, error_body(HTTPStatus.BAD_REQUEST, message)
+    request_id = BaseRouter.current_event.request_context.request_id
+    return error.status.value, error_body(error.status, _message(error.status, error.message, request_id))
+
+
 # What each status means, wherever a route can answer it (the OpenAPI document's descriptions).
 STATUS_MEANINGS: dict[int, str] = {
     200: "OK",
@@ -135,6 +146,15 @@ def _check_query_parameters(event: dict[str, Any]) -> None:
         )
 
 
+def _check_method(event: dict[str, Any]) -> None:
+    """A method the route table does not declare for the path is a 405, also where the router would take
+    the path for a template's (GET /crm/records/batch is not GET /crm/records/{recordId})."""
+    method, path = event.get("httpMethod", ""), event.get("path", "")
+    found = routes.match(method, path)
+    if method != "OPTIONS" and found is not None and found.route is None:
+        raise MethodNotAllowed(f"{method} is not allowed on {path}", {"Allow": ", ".join(found.allowed_methods)})
+
+
 # Deeper bodies are refused before validation: no request body of this API nests more than a few
 # levels, and DynamoDB stores at most 32.
 MAX_BODY_DEPTH = 16
@@ -167,6 +187,7 @@ class JsonApiResolver(APIGatewayRestResolver):
                     principal, account = access.confirm(claimed)
                     quota_headers = rate_limits.consume(account).headers()
                 _check_query_parameters(event)
+                _check_method(event)
                 event = _with_checked_body(event)
                 key = idempotency.key_of(event) if principal is not None else None
             except DomainError as refused:

@@ -94,6 +94,10 @@ ROUTES: tuple[Route, ...] = (
           ("kanbanId", "status", "assignedUserId", *_PAGE), errors=_READ_ONE),
     Route("POST", "/crm/records", "records", "createRecord", "Create a record", ("kanbanId", "upsert"), status=201,
           also=(200,), errors=_WRITE, etag=True),
+    # Each operation's failure is in its result; the request itself fails only as a whole (its envelope,
+    # token, rate limit, size, Idempotency-Key, or the service).
+    Route("POST", "/crm/records/batch", "records", "batchRecords", "Run up to 100 record operations",
+          errors=(*_ALWAYS, 409, 413, 422)),
     Route("GET", "/crm/records/{recordId}", "records", "getRecord", "Get a record", also=(304,), errors=_READ_ONE,
           etag=True),
     Route("PUT", "/crm/records/{recordId}", "records", "updateRecord", "Update a record", errors=_WRITE_IF_MATCH,

@@ -1,4 +1,4 @@
-"""Records: GET/POST /crm/records, GET/PUT/DELETE /crm/records/{recordId}."""
+"""Records: GET/POST /crm/records, POST /crm/records/batch, GET/PUT/DELETE /crm/records/{recordId}."""
 
 from http import HTTPStatus
 from typing import Annotated
@@ -9,9 +9,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 
 from shared.conditional import IfMatch, IfNoneMatch, expected_versions, tagged
-from shared.http import Limit, NextToken, OptionalId, StatusFilter, build_app, current_principal
-from shared.logic import records
+from shared.http import Limit, NextToken, OptionalId, StatusFilter, build_app, current_principal, error_result
+from shared.logic import batches, records
 from shared.models.api import (
+    BatchRequest,
+    BatchResponse,
+    BatchResult,
     CreateRecordRequest,
     MessageResponse,
     RecordPage,
@@ -48,6 +51,26 @@ def create_record(
     record, is_new = records.create_record(current_principal(app), kanbanId, body, upsert)
     # A channelId that already has a record answers that record with 200 (updated by an upsert).
     return tagged(record, HTTPStatus.CREATED if is_new else HTTPStatus.OK)
+
+
+@app.post("/crm/records/batch")
+def batch_records(body: BatchRequest) -> BatchResponse:
+    """Runs 1 to 100 operations (create, update, delete, upsert) in order, each as its single-record
+    route would, atomically on its own, and answers one result per operation: its status with the
+    record (a delete's is the record deleted), or its status, error and message. The request counts
+    once against the rate limits. A malformed envelope (an unknown action, more than 100 operations) is
+    a 400 and runs nothing; an invalid record is its own operation's 400. A 5xx result stops the batch:
+    that operation may or may not have been written, and the ones after it are answered 503, not run."""
+    outcomes = batches.run(current_principal(app), body.operations)
+    return BatchResponse(results=[_result(index, outcome) for index, outcome in enumerate(outcomes)])
+
+
+def _result(index: int, outcome: batches.Outcome) -> BatchResult:
+    """An operation's result, with the status and error body its single-record route would answer."""
+    if outcome.error is None:
+        return BatchResult(status=HTTPStatus.CREATED if outcome.created else HTTPStatus.OK, record=outcome.record)
+    status, body = error_result(outcome.error, ("operations", index, "record"))
+    return BatchResult(status=status, **body)
 
 
 @app.get("/crm/records/<recordId>")

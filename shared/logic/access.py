@@ -5,8 +5,9 @@ from dataclasses import dataclass
 from pydantic import TypeAdapter, ValidationError
 
 from shared.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
+from shared.logic import shared_reads
 from shared.models.domain import Account, ApiToken, Kanban, Principal, StatusValue
-from shared.repository import accounts, kanbans
+from shared.repository import accounts
 
 _status_value = TypeAdapter(StatusValue)
 
@@ -60,10 +61,10 @@ class Scope:
         """The kanban named, or the account's default one; 404 across accounts, 403 without access."""
         account_id = self.principal.account_id
         if kanban_id is None:
-            kanban_id = accounts.get_account(account_id).default_kanban_id
+            kanban_id = shared_reads.account(account_id).default_kanban_id
             if kanban_id is None:
                 raise ValidationFailed("the account has no default kanban; pass kanbanId")
-        kanban = kanbans.find_kanban(account_id, kanban_id)
+        kanban = shared_reads.kanban(account_id, kanban_id)
         if kanban is None:
             raise NotFound(f"kanban {kanban_id} not found")
         self.require(kanban.kanban_id)

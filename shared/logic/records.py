@@ -6,11 +6,11 @@ from typing import Any, TypeVar
 
 from shared.errors import ConcurrentUpdate, Conflict, NotFound, ValidationFailed
 from shared.ids import new_id, now_ms
-from shared.logic import access, fields, preconditions
+from shared.logic import access, fields, preconditions, shared_reads
 from shared.models.api import CreateRecordRequest, UpdateRecordRequest
 from shared.models.domain import Kanban, Listing, Principal, Record, VersionCondition
 from shared.pagination import decode_token, encode_token
-from shared.repository import accounts, kanbans, retries
+from shared.repository import accounts, retries
 from shared.repository import records as repository
 
 T = TypeVar("T")
@@ -149,7 +149,7 @@ def update_record(
     def attempt() -> Record:
         old = _visible_record(principal, record_id)
         preconditions.check(expected, f"record {record_id}", old.version)
-        kanban = kanbans.find_kanban(principal.account_id, old.kanban_id)
+        kanban = shared_reads.kanban(principal.account_id, old.kanban_id)
         if kanban is None:
             raise NotFound(f"kanban {old.kanban_id} not found")
         changes: dict[str, Any] = {}
@@ -178,14 +178,17 @@ def update_record(
     return _with_retries(attempt, record_id)
 
 
-def delete_record(principal: Principal, record_id: str, expected: VersionCondition | None = None) -> None:
-    def attempt() -> None:
+def delete_record(principal: Principal, record_id: str, expected: VersionCondition | None = None) -> Record:
+    """Returns the record as it was deleted."""
+
+    def attempt() -> Record:
         record = _visible_record(principal, record_id)
         preconditions.check(expected, f"record {record_id}", record.version)
         with preconditions.lost_race_fails(expected, f"record {record_id}"):
             repository.delete_record(record)
+        return record
 
-    _with_retries(attempt, record_id)
+    return _with_retries(attempt, record_id)
 
 
 def list_records(

@@ -1,6 +1,6 @@
 """The API contract: request bodies and responses, in the reference's camelCase shapes."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasGenerator,
@@ -14,6 +14,7 @@ from pydantic import (
 from pydantic.alias_generators import to_snake
 from pydantic.json_schema import SkipJsonSchema
 
+from shared.conditional import CONDITION
 from shared.models.domain import UNIQUE_FIELD_TYPES, FieldType, Role, StatusValue
 
 # Text that must say something: surrounding whitespace is dropped, so the document asks for one
@@ -126,6 +127,60 @@ class UpdateRecordRequest(PartialRequest):
     # A null value removes that field; other fields merge into the stored ones.
     customFields: dict[str, Any] | None = None
     assignedUserIds: list[EntityId] | None = Field(default=None, max_length=MAX_ASSIGNEES)
+
+
+# A batch operation's record is checked as an object here and against its request model when the
+# operation runs, so one invalid record is that operation's 400, not the whole batch's.
+_CREATE_BODY = Field(description="A body of POST /crm/records (CreateRecordRequest); checked per operation")
+_IF_MATCH = Field(default=None, pattern=CONDITION,
+                  description='As the If-Match header: the record\'s ETag such as "3", or *; a mismatch is '
+                              "this operation's 412")
+
+
+class BatchCreate(Request):
+    action: Literal["create"]
+    kanbanId: EntityId | None = Field(default=None, description="The kanban; the account's default one if absent")
+    record: dict[str, Any] = _CREATE_BODY
+
+
+class BatchUpsert(Request):
+    action: Literal["upsert"]
+    kanbanId: EntityId | None = Field(default=None, description="The kanban; the account's default one if absent")
+    record: dict[str, Any] = Field(description=(
+        "A body of POST /crm/records (CreateRecordRequest), as with upsert=true: the record its channelId, or "
+        "else a value of a unique field, matches is updated (200), otherwise one is created (201)"
+    ))
+
+
+class BatchUpdate(Request):
+    action: Literal["update"]
+    recordId: EntityId
+    record: dict[str, Any] = Field(
+        description="A body of PUT /crm/records/{recordId} (UpdateRecordRequest); checked per operation"
+    )
+    ifMatch: str | None = _IF_MATCH
+
+
+class BatchDelete(Request):
+    action: Literal["delete"]
+    recordId: EntityId
+    ifMatch: str | None = _IF_MATCH
+
+
+BatchOperation = Annotated[BatchCreate | BatchUpdate | BatchDelete | BatchUpsert, Field(discriminator="action")]
+MAX_BATCH_OPERATIONS = 100
+
+
+class BatchRequest(Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"operations": [
+        {"action": "create", "kanbanId": "kanban_123", "record": {"title": "Jane Smith", "channelId": "wa_1"}},
+        {"action": "update", "recordId": "record_1704067200000_abc123", "record": {"status": "contacted"},
+         "ifMatch": '"3"'},
+        {"action": "delete", "recordId": "record_1704067200000_def456"},
+        {"action": "upsert", "record": {"title": "Jane Smith", "channelId": "wa_1"}},
+    ]}]})
+
+    operations: list[BatchOperation] = Field(min_length=1, max_length=MAX_BATCH_OPERATIONS)
 
 
 # --- kanbans, fields, statuses -------------------------------------------------------------------
@@ -384,6 +439,28 @@ class StatusesResponse(ResponseModel):
 
 def _is_none(value: Any) -> bool:
     return value is None
+
+
+class BatchResult(ResponseModel):
+    """One operation's outcome: a status as its single-record route would answer, and the record (the
+    deleted one for a delete), or the error and message of its failure."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"status": 201, "record": _RECORD_EXAMPLE},
+        {"status": 412, "error": "Precondition Failed",
+         "message": "record record_1704067200000_abc123 is at version 4, which If-Match does not name; "
+                    "nothing was written"},
+    ]})
+
+    status: int = Field(description="201 created; 200 updated, deleted, or the record a channelId already has; "
+                                    "4xx or 5xx failed")
+    record: RecordResponse | None = Field(default=None, exclude_if=_is_none)
+    error: str | None = Field(default=None, exclude_if=_is_none, description="The HTTP reason phrase of the status")
+    message: str | None = Field(default=None, exclude_if=_is_none, description="What went wrong")
+
+
+class BatchResponse(ResponseModel):
+    results: list[BatchResult] = Field(description="One result per operation, in the order of the operations")
 
 
 class FieldResponse(ResponseModel):
