@@ -206,7 +206,9 @@ class JsonApiResolver(APIGatewayRestResolver):
                 response = route()
             else:
                 try:
-                    response = idempotency.answer_once(event, principal.account_id, key, context, route)
+                    response = idempotency.answer_once(
+                        event, principal.account_id, principal.user_id, key, context, route
+                    )
                 except DomainError as refused:
                     return _lambda_error(refused, request_id, quota_headers)
                 except Exception:

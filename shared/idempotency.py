@@ -101,17 +101,19 @@ def _replayed(response: dict[str, Any], _: DataRecord) -> dict[str, Any]:
 
 
 def answer_once(
-    event: dict[str, Any], account_id: str, key: str, context: Any, route: Callable[[], dict[str, Any]]
+    event: dict[str, Any], account_id: str, user_id: str, key: str, context: Any,
+    route: Callable[[], dict[str, Any]],
 ) -> dict[str, Any]:
-    """The answer to a keyed request: route() runs for the first request with the key in this account,
-    any later request gets its kept answer (IdempotencyKeyReused for another request, 409 while the
-    first still runs)."""
+    """The answer to a keyed request: route() runs for the first request with the key of this user of
+    this account, any later request gets its kept answer (IdempotencyKeyReused for another request, 409
+    while the first still runs). Keys are the caller's own: a replay skips the route's access checks,
+    so another user of the account must never be answered with a kept answer (a new token's secret)."""
     once = idempotent_function(
         _route,
         data_keyword_argument="request",
         persistence_store=idempotency_store(),
         config=IdempotencyConfig(
-            event_key_jmespath="[account, key]",
+            event_key_jmespath="[account, user, key]",
             payload_validation_jmespath="request",
             raise_on_no_idempotency_key=True,
             expires_after_seconds=KEPT_SECONDS,
@@ -122,7 +124,7 @@ def answer_once(
     )
     outcome = _Outcome()
     try:
-        return once(request={"account": account_id, "key": key, "request": _fingerprint(event)},
+        return once(request={"account": account_id, "user": user_id, "key": key, "request": _fingerprint(event)},
                     route=route, outcome=outcome)
     except _NotKept:
         return outcome.response  # type: ignore[return-value]

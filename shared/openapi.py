@@ -39,13 +39,14 @@ it names (`*`: any), checked atomically with the write; otherwise a 412 and noth
 `If-None-Match` on `GET` answers 304 without a body while the ETag it names is current.
 
 **Idempotency-Key.** Every `POST`, `PUT` and `DELETE` takes an `Idempotency-Key` header: an opaque
-string of 1 to 255 printable ASCII characters (else a 400), kept for 24 hours per account. A request
+string of 1 to 255 printable ASCII characters (else a 400), kept for 24 hours per user. A request
 sent again with the same key, method, path, query and JSON body is not run again: it gets the first
 answer (status, body and headers, `ETag` included) with `Idempotent-Replayed: true`, and
 current rate-limit headers, since it still counts against the limits. The key with another request
 is a 422; while the key's first request still runs, a 409. Every answer below 500 is kept; a 5xx is
-not, so a retry runs again. Requests refused before they run (token, rate limit, malformed
-parameters, body or key) keep nothing.
+not, so a retry runs again. Requests refused before they run (token, rate limit, an unknown or
+repeated parameter, a body that is not one JSON object, a malformed key) keep nothing; the answer of
+a request that ran is kept, a 400 from validation included.
 
 **Read-only fields.** A kanban or user as GET answers it can be sent back with PUT: read-only fields
 are accepted when unchanged, and a 400 names them when they differ.

@@ -108,6 +108,18 @@ def dynamodb_client() -> Any:
     """The process's DynamoDB client, built on first use and reused by warm invocations. Every attempt
     honours the request's budget, failed attempts are resent only as shared.repository.retries says,
     and timeouts or unreachable endpoints that outlast it become StorageUnavailable."""
+    return _client(within_budget=True)
+
+
+@lru_cache(maxsize=1)
+def bookkeeping_client() -> Any:
+    """The same client for a write that must still happen once the request's budget is spent: the
+    answer an Idempotency-Key keeps (the functions' timeout leaves 4 s past the 6 s budget for it).
+    Without it, a write that ended near the deadline would run again on the key's next retry."""
+    return _client(within_budget=False)
+
+
+def _client(*, within_budget: bool) -> Any:
     import boto3
     from botocore.config import Config
 
@@ -120,7 +132,8 @@ def dynamodb_client() -> Any:
         "dynamodb", region_name=settings.aws_region, endpoint_url=settings.dynamodb_endpoint_url,
         config=Config(**_CLIENT_CONFIG), **credentials,
     )
-    client.meta.events.register("before-send.dynamodb", _refuse_when_budget_spent)
+    if within_budget:
+        client.meta.events.register("before-send.dynamodb", _refuse_when_budget_spent)
     client.meta.events.register("after-call-error.dynamodb", _as_unavailable)
     retries.install(client)
     return client

@@ -13,6 +13,7 @@ import functions.records.handler as records_handler
 from shared.errors import ServiceUnavailable
 from shared.logic import rate_limits
 from shared.logic.admin import bootstrap_account
+from tests.integration.conftest import create_member
 
 KEY = {"Idempotency-Key": "order-4711"}
 
@@ -202,3 +203,17 @@ def test_a_5xx_is_not_kept_so_the_retry_runs(api, monkeypatch):
     assert failed.status == 503
     assert retried.status == 201 and "Idempotent-Replayed" not in retried.headers
     assert [r["title"] for r in api.get("/crm/records").json()["items"]] == ["Once"]
+
+
+def test_keys_are_kept_per_user_so_another_user_never_gets_a_kept_answer(api, board):
+    _, member_token = create_member(api, [board["id"]])
+    member = api.as_token(member_token)
+    admin_id = api.get("/users").json()["items"][0]["userId"]
+
+    minted = api.post("/tokens", {"userId": admin_id, "name": "ops"}, headers=KEY)
+    same_key_and_body = member.post("/tokens", {"userId": admin_id, "name": "ops"}, headers=KEY)
+
+    assert minted.status == 201 and "token" in minted.json()
+    assert same_key_and_body.status == 403
+    assert "Idempotent-Replayed" not in same_key_and_body.headers
+    assert minted.json()["token"] not in same_key_and_body.body.decode()
