@@ -170,7 +170,7 @@ def update_record(
         entries = fields.index_entries(kanban, new.custom_fields)
         try:
             with preconditions.lost_race_fails(expected, f"record {record_id}"):
-                repository.update_record(old, new, entries, fields.unique_entries(kanban, entries))
+                repository.update_record(old, new, kanban, entries, fields.unique_entries(kanban, entries))
         except repository.UniqueValueTaken as taken:
             raise _unique_conflict(kanban, taken) from None
         return new

@@ -80,7 +80,9 @@ def lock_values(kanban: Kanban, made: tuple[FieldDefinition, ...]) -> None:
             holder = records_repository.unique_value_holders(kanban.account_id, kanban.kanban_id, [entry]).get(entry)
             _revert(kanban, made)
             raise _duplicate(kanban, entry, holder or "(another)", record.record_id) from None
-        except ConcurrentUpdate:
+        except Exception:
+            # Whatever stopped it (a race, a timeout, a spent budget), the field must not stay unique
+            # with only some of its values locked: a retried PUT would find it unique already.
             _revert(kanban, made)
             raise
 

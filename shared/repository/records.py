@@ -181,9 +181,12 @@ def _version_matches(record: Record) -> dict[str, Any]:
     return {"condition": "version = :v", "values": {":v": record.version}}
 
 
-def update_record(old: Record, new: Record, entries: list[IndexEntry], unique: list[IndexEntry]) -> None:
+def update_record(old: Record, new: Record, kanban: Kanban, entries: list[IndexEntry],
+                  unique: list[IndexEntry]) -> None:
     """Replace a record written at old.version; raises ConcurrentUpdate if it changed since,
-    UniqueValueTaken when another record holds one of its new `unique` values."""
+    UniqueValueTaken when another record holds one of its new `unique` values. The kanban as read
+    must still have the record's status and the same unique fields, checked in the same transaction:
+    the locks taken and released follow from those fields."""
     pk = keys.record_pk(new.account_id, new.record_id)
     current, held = _stored(old)
     desired = _children(new, entries)
@@ -191,8 +194,7 @@ def update_record(old: Record, new: Record, entries: list[IndexEntry], unique: l
     stale = ConcurrentUpdate(f"record {old.record_id} was changed concurrently")
     writes = [dynamo.Write(dynamo.put(_record_item(new, entries, unique), **_version_matches(old)), stale)]
     writes += _lock_changes(new, held, unique)
-    if status_changed:
-        writes.append(_kanban_accepts(new))
+    writes.append(_kanban_accepts(new, kanban))
     # Assignment entries carry the status in their index keys, so a status change rewrites them all.
     writes += [
         dynamo.Write(dynamo.put(item)) for sk, item in desired.items()

@@ -190,3 +190,19 @@ def test_a_kanban_is_deleted_once_its_records_and_their_locks_are_gone(api, uniq
 
     assert api.delete(f"/kanbans/{unique_board['id']}").status == 200
     assert _locks(table) == []
+
+
+def test_an_update_that_read_the_kanban_before_a_field_became_unique_keeps_the_locks(api, board, table, monkeypatch):
+    from shared.logic import shared_reads
+
+    company = board["f"]["text"]
+    held = _create(api, board, {company: "Acme"}).json()
+    before = shared_reads.kanban(held["accountId"], board["id"])
+    assert _make_unique(api, board, "text").status == 200
+    monkeypatch.setattr(shared_reads, "kanban", lambda account_id, kanban_id: before)
+
+    stale = api.put(f"/crm/records/{held['recordId']}", {"title": "Renamed"})
+
+    assert stale.status == 409  # the kanban's unique fields changed since it was read
+    assert len(_locks(table)) == 1
+    assert api.get(f"/crm/records/{held['recordId']}").json()["title"] == "Lead"
