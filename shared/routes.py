@@ -37,10 +37,6 @@ class Route:
     """Served without a token and without counting against rate limits (the API's documentation)."""
 
     @property
-    def takes_body(self) -> bool:
-        return self.method in ("POST", "PUT")
-
-    @property
     def statuses(self) -> tuple[int, ...]:
         return tuple(sorted({self.status, *self.also, *self.errors}))
 
