@@ -36,27 +36,37 @@ def _swagger_assets() -> tuple[str, str]:
             (SWAGGER_ASSETS / "swagger-ui.min.css").read_text(encoding="utf-8"))
 
 
-def _served_document() -> dict[str, Any]:
-    """The document with the server this request reached: the stage's path when the API's own
-    domain carries it (https://…/v1), the root otherwise (a custom domain, the local gateway)."""
+def _server_base() -> str:
+    """The server this request reached: the stage's path when the API's own domain carries it
+    (https://…/v1), the root otherwise (a custom domain, the local gateway)."""
     context = app.current_event.request_context
     stage = context.stage
-    base = f"/{stage}" if ".execute-api." in str(context.domain_name) and context.path.startswith(f"/{stage}/") else "/"
-    return {**_document(), "servers": [{"url": base, "description": "This API"}]}
+    on_stage = ".execute-api." in str(context.domain_name) and context.path.startswith(f"/{stage}/")
+    return f"/{stage}" if stage and on_stage else "/"
+
+
+@cache
+def _document_text(base: str) -> str:
+    """The document with its server, serialized once per server for the life of the instance."""
+    return to_json({**_document(), "servers": [{"url": base, "description": "This API"}]})
+
+
+@cache
+def _page(base: str) -> str:
+    script, style = _swagger_assets()
+    spec = _document_text(base).replace("</", "<\\/")
+    html = generate_swagger_html(spec, script, style, "", None, persist_authorization=True)
+    return html.replace("<title>Swagger UI</title>", "<title>CRM records API</title>")
 
 
 @app.get("/openapi.json")
 def openapi_document():
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=to_json(_served_document()))
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=_document_text(_server_base()))
 
 
 @app.get("/docs")
 def docs_page():
-    script, style = _swagger_assets()
-    spec = to_json(_served_document()).replace("</", "<\\/")
-    html = generate_swagger_html(spec, script, style, "", None, persist_authorization=True)
-    return Response(status_code=200, content_type="text/html; charset=utf-8",
-                    body=html.replace("<title>Swagger UI</title>", "<title>CRM records API</title>"))
+    return Response(status_code=200, content_type="text/html; charset=utf-8", body=_page(_server_base()))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -9,7 +9,7 @@ from shared import usage_plans
 from shared.errors import Conflict, Unauthorized, ValidationFailed
 from shared.ids import new_id, now_ms
 from shared.logic import access
-from shared.logic.kanbans import create_kanban
+from shared.logic.kanbans import create_kanban, refuse_read_only_changes
 from shared.models.api import (
     CreateKanbanRequest,
     CreateTokenRequest,
@@ -64,11 +64,7 @@ def update_user(principal: Principal, user_id: str, request: UpdateUserRequest) 
     """Also takes back a user as GET answered it: its read-only values must be the current ones."""
     access.require_admin(principal)
     user = accounts.get_user(principal.account_id, user_id)
-    changed = read_only_changes(request, UserResponse.model_validate(user).model_dump())
-    if changed:
-        raise ValidationFailed(
-            f"{', '.join(changed)}: read-only, and different from the current value; send it unchanged or leave it out"
-        )
+    refuse_read_only_changes(read_only_changes(request, UserResponse.model_validate(user).model_dump()))
     changes: dict[str, Any] = {"updated_at": max(now_ms(), user.updated_at)}
     for attribute, value in (("name", request.name), ("email", request.email), ("role", request.role)):
         if value is not None:

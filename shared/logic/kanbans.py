@@ -127,7 +127,7 @@ def get_kanban(principal: Principal, kanban_id: str) -> Kanban:
 def create_kanban(principal: Principal, request: CreateKanbanRequest) -> Kanban:
     access.require_admin(principal)
     # A new kanban's fields are new: their read-only values are their positions and not being system fields.
-    _refuse_read_only_changes(_field_read_only_changes(request.fields, {}))
+    refuse_read_only_changes(_field_read_only_changes(request.fields, {}))
     existing = repository.all_kanbans(principal.account_id)
     if len(existing) >= MAX_KANBANS_PER_ACCOUNT:
         raise Conflict(f"an account can have at most {MAX_KANBANS_PER_ACCOUNT} kanbans")
@@ -167,7 +167,7 @@ def _field_read_only_changes(fields: list[FieldInput], stored: dict[str, FieldDe
     return changed
 
 
-def _refuse_read_only_changes(changed: list[str]) -> None:
+def refuse_read_only_changes(changed: list[str]) -> None:
     if changed:
         raise ValidationFailed(
             f"{', '.join(changed)}: read-only, and different from the current value; "
@@ -179,7 +179,7 @@ def _check_read_only(request: UpdateKanbanRequest, current: Kanban) -> None:
     """A kanban as GET answered it can be sent back: its read-only values must be the current ones."""
     view = KanbanResponse.model_validate(current).model_dump()
     stored = {f.id: f for f in current.fields}
-    _refuse_read_only_changes(read_only_changes(request, view) + _field_read_only_changes(request.fields or [], stored))
+    refuse_read_only_changes(read_only_changes(request, view) + _field_read_only_changes(request.fields or [], stored))
 
 
 def update_kanban(
