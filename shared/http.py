@@ -100,6 +100,7 @@ def _openapi_metadata(route: routes.Route) -> dict[str, Any]:
         "status_code": route.status,
         "responses": responses,
         "security": [] if route.public else [{BEARER_SCHEME: []}],
+        **({"description": route.description} if route.description else {}),
     }
 
 

@@ -35,6 +35,8 @@ class Route:
     """Its answers of success (and 304) carry the item's version as ETag (shared.conditional)."""
     public: bool = False
     """Served without a token and without counting against rate limits (the API's documentation)."""
+    description: str = ""
+    """What the operation does beyond its summary, for the OpenAPI document."""
 
     @property
     def statuses(self) -> tuple[int, ...]:
@@ -89,17 +91,32 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/crm/records", "records", "listRecords", "List records",
           ("kanbanId", "status", "assignedUserId", *_PAGE), errors=_READ_ONE),
     Route("POST", "/crm/records", "records", "createRecord", "Create a record", ("kanbanId", "upsert"), status=201,
-          also=(200,), errors=_WRITE, etag=True),
+          also=(200,), errors=_WRITE, etag=True, description=(
+              "Creates a record (201). A channelId that already has a record in the kanban answers that record "
+              "(200) instead of creating a second one. A value of a unique field that another record holds is a "
+              "409 naming that record. With upsert=true, the record the channelId, or else a unique value, "
+              "matches gets the body as an update (200); concurrent upserts of one key leave one record.")),
     # Each operation's failure is in its result; the request itself fails only as a whole (its envelope,
     # token, rate limit, size, Idempotency-Key, or the service).
     Route("POST", "/crm/records/batch", "records", "batchRecords", "Run up to 100 record operations",
-          errors=(*_ALWAYS, 409, 413, 422)),
+          errors=(*_ALWAYS, 409, 413, 422), description=(
+              "Runs 1 to 100 operations (create, update, delete, upsert) in order, each as its single-record "
+              "route would and atomically on its own, and answers one result per operation: its status with the "
+              "record (a delete's is the record deleted), or its status, error and message. The request counts "
+              "once against the rate limits. A malformed envelope (an unknown action, more than 100 operations) "
+              "is a 400 and runs nothing; an invalid record is its own operation's 400. Creates in a row are "
+              "written together, in as few transactions as hold them; if a condition refuses one, its creates "
+              "are written one by one. A 5xx result stops the batch: that operation (or the creates written "
+              "with it) may or may not have been written, and the ones after it are answered 503, not run.")),
     Route("GET", "/crm/records/{recordId}", "records", "getRecord", "Get a record", also=(304,), errors=_READ_ONE,
-          etag=True),
+          etag=True, description="With If-None-Match naming the current ETag: 304 and no body."),
     Route("PUT", "/crm/records/{recordId}", "records", "updateRecord", "Update a record", errors=_WRITE_IF_MATCH,
-          etag=True),
+          etag=True, description=(
+              "Changes only what the body sends; customFields are merged (null removes a field). With If-Match, "
+              "the write happens only at a version it names (412 otherwise, nothing written).")),
     Route("DELETE", "/crm/records/{recordId}", "records", "deleteRecord", "Delete a record",
-          errors=_DELETE_IF_MATCH),
+          errors=_DELETE_IF_MATCH, description=(
+              "With If-Match, the record is deleted only at a version it names (412 otherwise).")),
     Route("GET", "/crm/fields", "meta", "listFields", "Get field definitions", ("kanbanId", "all"),
           errors=_READ_ONE),
     Route("GET", "/crm/statuses", "meta", "listStatuses", "Get statuses", ("kanbanId",), errors=_READ_ONE),

@@ -55,12 +55,6 @@ def create_record(
 
 @app.post("/crm/records/batch")
 def batch_records(body: BatchRequest) -> BatchResponse:
-    """Runs 1 to 100 operations (create, update, delete, upsert) in order, each as its single-record
-    route would, atomically on its own, and answers one result per operation: its status with the
-    record (a delete's is the record deleted), or its status, error and message. The request counts
-    once against the rate limits. A malformed envelope (an unknown action, more than 100 operations) is
-    a 400 and runs nothing; an invalid record is its own operation's 400. A 5xx result stops the batch:
-    that operation may or may not have been written, and the ones after it are answered 503, not run."""
     outcomes = batches.run(current_principal(app), body.operations)
     return BatchResponse(results=[_result(index, outcome) for index, outcome in enumerate(outcomes)])
 

@@ -64,6 +64,6 @@ def seed_demo_account() -> dict[str, str]:
                 _CREATED + 1, _CREATED + 1, (), None),
     ):
         entries = fields.index_entries(kanban, record.custom_fields)
-        records.create_record(record, kanban, entries, fields.unique_entries(kanban, entries))
+        records.create_record(records.NewRecord(record, kanban, entries, fields.unique_entries(kanban, entries)))
     token = issue_token(DEMO_ACCOUNT_ID, DEMO_ADMIN_ID, "demo admin token")
     return {"accountId": DEMO_ACCOUNT_ID, "userId": DEMO_ADMIN_ID, "kanbanId": DEMO_KANBAN_ID, "token": token.bearer}

@@ -73,18 +73,15 @@ def _apply(principal: Principal, existing: Record, request: CreateRecordRequest)
     return update_record(principal, existing.record_id, UpdateRecordRequest.model_validate(sent))
 
 
-def create_record(
-    principal: Principal, kanban_id: str | None, request: CreateRecordRequest, upsert: bool = False
-) -> tuple[Record, bool]:
-    """Returns (record, created). A channelId that already has a record in the kanban returns that
-    record instead of creating a second one, also when the creates race. A value of a unique field that
-    another record holds is a 409. With `upsert`, the record the channelId or a unique value matches gets
-    the body as an update instead; when upserts race, the losers update the winner's record."""
+def prepare_create(principal: Principal, kanban_id: str | None, request: CreateRecordRequest,
+                   upsert: bool = False) -> Record | repository.NewRecord:
+    """A create checked against every rule and ready to write (write_new), or, unless upserting, the
+    record its channelId already has in the kanban (the answer, nothing to write)."""
     kanban = access.Scope.of(principal).kanban(kanban_id)
     if request.channelId is not None and not upsert:
         existing = repository.find_channel_record(principal.account_id, kanban.kanban_id, request.channelId)
         if existing is not None:
-            return existing, False
+            return existing
     status = request.status or kanban.statuses[0].value
     access.check_status(status, kanban)
     custom_fields = fields.merge({}, fields.validate_changes(kanban, request.customFields))
@@ -105,14 +102,23 @@ def create_record(
         version=1,
     )
     entries = fields.index_entries(kanban, custom_fields)
-    unique = fields.unique_entries(kanban, entries)
+    return repository.NewRecord(record, kanban, entries, fields.unique_entries(kanban, entries))
+
+
+def write_new(principal: Principal, new: repository.NewRecord,
+              upsert: CreateRecordRequest | None = None) -> tuple[Record, bool]:
+    """Write a prepared create: returns (record, created). When another record has taken its channelId
+    meanwhile, that record is the answer; a value of a unique field that another record holds is a
+    409. Upserting (`upsert`: the request), the record the channelId or a unique value matches gets the
+    request as an update instead; when upserts race, the losers update the winner's record."""
+    kanban, record = new.kanban, new.record
     for attempt in range(retries.WRITE_ATTEMPTS):
         # After a lost race, the winner's record is the answer (or, upserting, the one to update).
-        existing = _match(kanban, record, unique if upsert else []) if upsert or attempt else None
+        existing = _match(kanban, record, new.unique if upsert else []) if upsert or attempt else None
         if existing is not None:
-            return (_apply(principal, existing, request) if upsert else existing), False
+            return (_apply(principal, existing, upsert) if upsert else existing), False
         try:
-            repository.create_record(record, kanban, entries, unique)
+            repository.create_record(new)
             return record, True
         except repository.ChannelTaken:
             continue  # or the other record was deleted in between: the channel is free again
@@ -121,6 +127,27 @@ def create_record(
             if conflict is not None and not isinstance(conflict, ConcurrentUpdate):
                 raise conflict from None
     raise ConcurrentUpdate(f"record {record.record_id} is being created by many writers at once; retry")
+
+
+def create_record(
+    principal: Principal, kanban_id: str | None, request: CreateRecordRequest, upsert: bool = False
+) -> tuple[Record, bool]:
+    """Returns (record, created): see prepare_create and write_new."""
+    prepared = prepare_create(principal, kanban_id, request, upsert)
+    if isinstance(prepared, Record):
+        return prepared, False
+    return write_new(principal, prepared, request if upsert else None)
+
+
+def write_together(news: list[repository.NewRecord]) -> bool:
+    """Write prepared creates (a group of repository.creation_groups) in one transaction. False when a
+    condition refused it (a channelId or a unique value taken meanwhile, the kanban changed): then
+    nothing was written, and write_new, one by one, answers each as its own request would."""
+    try:
+        repository.create_records(news)
+    except Conflict:
+        return False
+    return True
 
 
 def get_record(principal: Principal, record_id: str) -> Record:

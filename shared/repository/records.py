@@ -1,7 +1,10 @@
 """Records, written atomically with their assignment entries, field-value index entries, channel lock,
 unique-value locks and the kanban's status counters."""
 
-from collections.abc import Iterator
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import ConcurrentUpdate, Conflict, NotFound, ValidationFailed
@@ -13,6 +16,9 @@ from shared.repository.table import FIELD_VALUE_INDEX, FIELD_VALUE_PK, FIELD_VAL
 # One normalized value of an indexed custom field: (field id, normalized value).
 IndexEntry = tuple[str, str]
 _MAX_TRANSACTION_ITEMS = 100
+# DynamoDB refuses a transaction of more than 4 MB; records written together stay well under it, as
+# measured by their items' JSON (which is never smaller than DynamoDB's count of their size).
+_MAX_TRANSACTION_JSON_BYTES = 3_000_000
 _MAX_LIST_ROUNDS = 10
 
 
@@ -27,6 +33,17 @@ class UniqueValueTaken(Conflict):
         super().__init__(f"the value of field {field_id} is taken")
         self.field_id = field_id
         self.value = value
+
+
+@dataclass(frozen=True)
+class NewRecord:
+    """A record checked and ready to write: the kanban it was checked against, as read, its indexed
+    values, and those of unique fields among them."""
+
+    record: Record
+    kanban: Kanban
+    entries: list[IndexEntry]
+    unique: list[IndexEntry]
 
 
 def _record_item(record: Record, entries: list[IndexEntry], unique: list[IndexEntry]) -> dict[str, Any]:
@@ -95,30 +112,31 @@ def _children(record: Record, entries: list[IndexEntry]) -> dict[str, dict[str, 
     return children
 
 
-def _kanban_accepts(record: Record, kanban: Kanban | None = None) -> dynamo.Write:
-    """The kanban still exists and still has the record's status, checked in the same transaction;
-    given the kanban as read, also that its unique fields are still those whose locks the write takes."""
-    condition = "attribute_exists(PK) AND contains(statusValues, :status)"
-    values = {":status": record.status}
-    if kanban is not None and (unique := unique_field_ids(kanban)):
+def _kanban_accepts(kanban: Kanban, statuses: Iterable[str]) -> dynamo.Write:
+    """The kanban still exists, still has these statuses, and its unique fields are still those whose
+    locks the write takes (as the kanban was read), checked in the same transaction."""
+    statuses = sorted(set(statuses))
+    condition = "attribute_exists(PK)" + "".join(f" AND contains(statusValues, :s{i})" for i in range(len(statuses)))
+    values: dict[str, Any] = {f":s{i}": status for i, status in enumerate(statuses)}
+    if unique := unique_field_ids(kanban):
         condition += " AND uniqueFieldIds = :unique"
         values[":unique"] = unique
-    elif kanban is not None:
+    else:
         condition += " AND attribute_not_exists(uniqueFieldIds)"
     return dynamo.Write(
-        dynamo.condition_check(keys.account_pk(record.account_id), keys.kanban_sk(record.kanban_id), condition,
+        dynamo.condition_check(keys.account_pk(kanban.account_id), keys.kanban_sk(kanban.kanban_id), condition,
                                values=values),
-        Conflict(f"kanban {record.kanban_id}, its status {record.status!r} or its unique fields changed meanwhile; "
-                 "retry"),
+        Conflict(f"kanban {kanban.kanban_id}, its status {', '.join(map(repr, statuses))} or its unique fields "
+                 "changed meanwhile; retry"),
     )
 
 
-def _count(record: Record, changes: dict[str, int]) -> dynamo.Write:
+def _count(account_id: str, kanban_id: str, changes: dict[str, int]) -> dynamo.Write:
     names = {f"#c{i}": attr for i, attr in enumerate(changes)}
     values = {f":d{i}": delta for i, delta in enumerate(changes.values())}
     expression = "ADD " + ", ".join(f"#c{i} :d{i}" for i in range(len(changes)))
     return dynamo.Write(dynamo.update(
-        *keys.kanban_counts_key(record.account_id, record.kanban_id), expression, names=names, values=values,
+        *keys.kanban_counts_key(account_id, kanban_id), expression, names=names, values=values,
     ))
 
 
@@ -156,18 +174,64 @@ def _run(writes: list[dynamo.Write]) -> None:
     dynamo.transact(writes)
 
 
-def create_record(record: Record, kanban: Kanban, entries: list[IndexEntry], unique: list[IndexEntry]) -> None:
-    """Write a new record; raises ChannelTaken when its channelId already has a record in the kanban,
-    UniqueValueTaken when another record holds one of its `unique` values."""
-    writes = [_kanban_accepts(record, kanban)]
+def _own_writes(new: NewRecord) -> list[dynamo.Write]:
+    """A new record's items: its channelId's and unique values' locks, the record, its children."""
+    record = new.record
+    writes = []
     if record.channel_id is not None:
         writes.append(_lock(_channel_pk(record), keys.CHANNEL_SK, record, ChannelTaken("channel taken")))
-    writes += _lock_changes(record, [], unique)
-    writes.append(dynamo.Write(dynamo.put(_record_item(record, entries, unique), "attribute_not_exists(PK)"),
+    writes += _lock_changes(record, [], new.unique)
+    writes.append(dynamo.Write(dynamo.put(_record_item(record, new.entries, new.unique), "attribute_not_exists(PK)"),
                                Conflict("record id collision")))
-    writes += [dynamo.Write(dynamo.put(child)) for child in _children(record, entries).values()]
-    writes.append(_count(record, {"total": 1, keys.status_count_attribute(record.status): 1}))
+    writes += [dynamo.Write(dynamo.put(child)) for child in _children(record, new.entries).values()]
+    return writes
+
+
+def create_record(new: NewRecord) -> None:
+    """Write a new record; raises ChannelTaken when its channelId already has a record in the kanban,
+    UniqueValueTaken when another record holds one of its unique values."""
+    create_records([new])
+
+
+def create_records(news: Sequence[NewRecord]) -> None:
+    """Write new records in one transaction (a group of creation_groups), each kanban's check and
+    counters once for all its records. Raises the Conflict of the first write refused (ChannelTaken,
+    UniqueValueTaken, a changed kanban), and then nothing is written."""
+    by_kanban: dict[str, list[NewRecord]] = {}
+    for new in news:
+        by_kanban.setdefault(new.record.kanban_id, []).append(new)
+    writes = [_kanban_accepts(group[0].kanban, (n.record.status for n in group)) for group in by_kanban.values()]
+    for new in news:
+        writes += _own_writes(new)
+    for group in by_kanban.values():
+        counts = Counter(keys.status_count_attribute(n.record.status) for n in group)
+        writes.append(_count(group[0].record.account_id, group[0].record.kanban_id, {"total": len(group), **counts}))
     _run(writes)
+
+
+def creation_groups(news: Sequence[NewRecord]) -> list[range]:
+    """`news` cut, in order, into runs that create_records can write in one transaction each: within
+    DynamoDB's item and size limits, and no lock item twice (two creates of one channelId or unique
+    value go to different runs, and the second is refused as it would be on its own)."""
+    groups: list[range] = []
+    start, items, size, kanbans, taken = 0, 0, 0, set(), set()
+    for position, new in enumerate(news):
+        own = _own_writes(new)
+        own_keys = {(w.operation["Put"]["Item"]["PK"]["S"], w.operation["Put"]["Item"]["SK"]["S"]) for w in own}
+        own_size = sum(len(json.dumps(w.operation)) for w in own)
+        kanban_items = 0 if new.record.kanban_id in kanbans else 2  # its check and its counters
+        if position > start and (items + len(own) + kanban_items > _MAX_TRANSACTION_ITEMS
+                                 or size + own_size > _MAX_TRANSACTION_JSON_BYTES or own_keys & taken):
+            groups.append(range(start, position))
+            start, items, size, kanbans, taken = position, 0, 0, set(), set()
+            kanban_items = 2
+        items += len(own) + kanban_items
+        size += own_size
+        kanbans.add(new.record.kanban_id)
+        taken |= own_keys
+    if start < len(news):
+        groups.append(range(start, len(news)))
+    return groups
 
 
 def _stored(record: Record) -> tuple[set[str], list[IndexEntry]]:
@@ -194,7 +258,7 @@ def update_record(old: Record, new: Record, kanban: Kanban, entries: list[IndexE
     stale = ConcurrentUpdate(f"record {old.record_id} was changed concurrently")
     writes = [dynamo.Write(dynamo.put(_record_item(new, entries, unique), **_version_matches(old)), stale)]
     writes += _lock_changes(new, held, unique)
-    writes.append(_kanban_accepts(new, kanban))
+    writes.append(_kanban_accepts(kanban, [new.status]))
     # Assignment entries carry the status in their index keys, so a status change rewrites them all.
     writes += [
         dynamo.Write(dynamo.put(item)) for sk, item in desired.items()
@@ -202,7 +266,7 @@ def update_record(old: Record, new: Record, kanban: Kanban, entries: list[IndexE
     ]
     writes += [dynamo.Write(dynamo.delete(pk, sk)) for sk in current - desired.keys()]
     if status_changed:
-        writes.append(_count(new, {keys.status_count_attribute(old.status): -1,
+        writes.append(_count(new.account_id, new.kanban_id, {keys.status_count_attribute(old.status): -1,
                                    keys.status_count_attribute(new.status): 1}))
     _run(writes)
 
@@ -216,7 +280,8 @@ def delete_record(record: Record) -> None:
     writes += _lock_changes(record, held, [])
     if record.channel_id is not None:
         writes.append(dynamo.Write(dynamo.delete(_channel_pk(record), keys.CHANNEL_SK)))
-    writes.append(_count(record, {"total": -1, keys.status_count_attribute(record.status): -1}))
+    counts = {"total": -1, keys.status_count_attribute(record.status): -1}
+    writes.append(_count(record.account_id, record.kanban_id, counts))
     _run(writes)
 
 

@@ -1,7 +1,7 @@
 """POST /crm/records/batch through the real handlers: results in order, every single-record rule per
 operation, whole-request refusals that write nothing, and one rate-limit unit per batch."""
 
-import functools
+import itertools
 import time
 from types import SimpleNamespace
 
@@ -98,14 +98,39 @@ def test_a_malformed_envelope_is_a_400_for_the_whole_request_and_writes_nothing(
     assert table_items(table) == before
 
 
-def test_a_hundred_operations_are_accepted(api, monkeypatch):
-    # moto takes longer for 100 transactions than the request's budget (DynamoDB a fraction of it).
-    monkeypatch.setattr(request_budget, "limited", functools.partial(request_budget.limited, seconds=60))
-    response = batch(api, *[create(f"lead {i}") for i in range(100)])
+def test_a_hundred_creates_are_written_in_two_transactions(api, monkeypatch):
+    real_transact, transactions = dynamo.transact, []
+    monkeypatch.setattr(dynamo, "transact", lambda writes: transactions.append(len(writes)) or real_transact(writes))
+
+    response = batch(api, *[create(f"lead {i}", status="contacted" if i % 2 else "new") for i in range(100)])
 
     assert response.status == 200
     assert [r["status"] for r in response.json()["results"]] == [201] * 100
+    # 100 records, and per transaction the kanban's check and its counters: 98 + 2, then 2 + 2.
+    assert transactions == [100, 4]
     assert len(api.get("/crm/records", query={"limit": 100}).json()["items"]) == 100
+    counts = api.get("/crm/search/aggregations").json()["status"]
+    assert {c["key"]: c["count"] for c in counts if c["count"]} == {"new": 50, "contacted": 50}
+
+
+def test_creates_refused_together_are_written_one_by_one(api, unique_board):
+    email, kanban = unique_board["f"]["Email"], unique_board["id"]
+    holder = api.post("/crm/records", {"title": "Jane", "customFields": {email: "jane@example.com"}},
+                      query={"kanbanId": kanban}).json()
+
+    def op(title, value):
+        return {"action": "create", "kanbanId": kanban, "record": {"title": title, "customFields": {email: value}}}
+
+    results = batch(api, op("Ann", "ann@example.com"), op("Copy", "JANE@example.com"), op("Bob", "bob@example.com"),
+                    op("Ann again", "ann@example.com")).json()["results"]
+
+    assert [r["status"] for r in results] == [201, 409, 201, 409]
+    assert f"record {holder['recordId']} already holds the value 'jane@example.com'" in results[1]["message"]
+    assert f"record {results[0]['record']['recordId']} already holds" in results[3]["message"]
+    stored = api.get("/crm/records", query={"kanbanId": kanban}).json()["items"]
+    assert sorted(r["title"] for r in stored) == ["Ann", "Bob", "Jane"]
+    counts = api.get("/crm/search/aggregations", query={"kanbanId": kanban}).json()["status"]
+    assert sum(c["count"] for c in counts) == 3
 
 
 def test_if_match_is_checked_per_operation(api):
@@ -219,23 +244,43 @@ def test_a_batch_counts_one_request_against_the_rate_limits(api, account, monkey
     assert refused.status == 403 and refused.json()["message"].startswith("Rate limit exceeded")
 
 
-def test_a_failure_of_the_database_stops_the_batch_and_says_what_was_not_run(api, monkeypatch):
+def failing_transaction(monkeypatch, failing_call: int) -> None:
     real_transact, calls = dynamo.transact, []
 
     def transact(writes):
         calls.append(writes)
-        if len(calls) == 2:
+        if len(calls) == failing_call:
             raise ServiceUnavailable("the database did not answer in time")
         return real_transact(writes)
 
     monkeypatch.setattr(dynamo, "transact", transact)
-    results = batch(api, create("one"), create("two"), create("three")).json()["results"]
+
+
+def test_a_failure_of_the_database_stops_the_batch_and_says_what_was_not_run(api, monkeypatch):
+    stored = api.post("/crm/records", {"title": "stored"}).json()
+    failing_transaction(monkeypatch, failing_call=2)
+
+    results = batch(api, create("one"), {"action": "update", "recordId": stored["recordId"], "record": {"title": "x"}},
+                    create("three")).json()["results"]
 
     assert [r["status"] for r in results] == [201, 503, 503]
     assert "operation 1 may or may not have been written" in results[1]["message"]
     assert "request id" in results[1]["message"]
     assert results[2]["message"].startswith("not run, as operation 1 failed; nothing was written")
-    assert [r["title"] for r in api.get("/crm/records").json()["items"]] == ["one"]
+    assert sorted(r["title"] for r in api.get("/crm/records").json()["items"]) == ["one", "stored"]
+
+
+def test_a_failure_of_creates_written_together_names_them_all(api, monkeypatch):
+    failing_transaction(monkeypatch, failing_call=1)
+
+    results = batch(api, create("one"), create("two"), create("three"),
+                    {"action": "delete", "recordId": "record_missing"}).json()["results"]
+
+    assert [r["status"] for r in results] == [503, 503, 503, 503]
+    for result in results[:3]:
+        assert "operations 0 to 2 were written together, and may or may not have been" in result["message"]
+    assert results[3]["message"].startswith("not run, as operation 2 failed; nothing was written")
+    assert api.get("/crm/records").json()["items"] == []
 
 
 def test_other_methods_on_the_batch_path_are_405(api):
@@ -245,17 +290,19 @@ def test_other_methods_on_the_batch_path_are_405(api):
     assert response.headers["Allow"] == "POST"
 
 
-def test_operations_start_only_while_the_request_has_time_left(api, monkeypatch):
-    started = []
+def test_writes_start_only_while_the_request_has_time_left(api, monkeypatch):
+    stored = api.post("/crm/records", {"title": "stored"}).json()
+    steps = itertools.count()
     time_left = request_budget.time_left
+    # Five steps have time: create one (checked, then written alone), the update, the checks of the
+    # last two creates; writing those two together has not.
     monkeypatch.setattr(request_budget, "time_left", lambda seconds: time_left(seconds) and (
-        seconds != batches.OPERATION_SECONDS or len(started) < 2))
-    real_create = batches.records.create_record
-    monkeypatch.setattr(batches.records, "create_record", lambda *a, **k: started.append(1) or real_create(*a, **k))
+        seconds != batches.OPERATION_SECONDS or next(steps) < 5))
 
-    results = batch(api, create("one"), create("two"), create("three"), create("four")).json()["results"]
+    results = batch(api, create("one"), {"action": "update", "recordId": stored["recordId"], "record": {"title": "x"}},
+                    create("three"), create("four")).json()["results"]
 
-    assert [r["status"] for r in results] == [201, 201, 503, 503]
+    assert [r["status"] for r in results] == [201, 200, 503, 503]
     assert results[2]["error"] == "Service Unavailable" and results[2]["message"].startswith(
         "not run: the request ran out of time after 2 operations; nothing was written for this operation")
-    assert sorted(r["title"] for r in api.get("/crm/records").json()["items"]) == ["one", "two"]
+    assert sorted(r["title"] for r in api.get("/crm/records").json()["items"]) == ["one", "x"]
