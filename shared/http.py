@@ -208,7 +208,8 @@ class JsonApiResolver(APIGatewayRestResolver):
             else:
                 try:
                     response = idempotency.answer_once(
-                        event, principal.account_id, principal.user_id, key, context, route
+                        event, principal.account_id, principal.user_id, key, context, route,
+                        lambda error: _lambda_error(error, request_id, quota_headers),
                     )
                 except DomainError as refused:
                     return _lambda_error(refused, request_id, quota_headers)

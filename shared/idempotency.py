@@ -7,7 +7,8 @@ order and spacing aside) gets that answer again, status, body and headers (ETag 
 `Idempotent-Replayed: true`, and writes nothing. The same key with another request is a 422; while
 its first request still runs, a 409. Answers of every status below 500 are kept, as the draft keeps
 every answer: a retry of a refused write is refused the same way. A 5xx is not kept, so the retry it
-asks for runs again.
+asks for runs again. An answer too large to keep even compressed (a batch of many large records) is
+replaced, for replays, by a 409 saying that the request ran: never run twice, never answered wrongly.
 
 Powertools' idempotency utility does the work: the key record, its states (in progress, completed),
 the payload check and the expiry. The routing runs as the idempotent function, whatever route group's
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.shared.json_encoder import Encoder
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
@@ -31,8 +33,15 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from shared import routes
-from shared.errors import IdempotencyKeyReused, IdempotentRequestInProgress, ServiceUnavailable, ValidationFailed
-from shared.repository.idempotency import idempotency_store
+from shared.errors import (
+    Conflict,
+    DomainError,
+    IdempotencyKeyReused,
+    IdempotentRequestInProgress,
+    ServiceUnavailable,
+    ValidationFailed,
+)
+from shared.repository.idempotency import idempotency_store, keepable
 
 logger = Logger()
 
@@ -87,12 +96,24 @@ def _fingerprint(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _route(*, request: dict[str, Any], route: Callable[[], dict[str, Any]], outcome: _Outcome) -> dict[str, Any]:
-    """The idempotent function: the request as the router answers it, kept unless it is a 5xx."""
+Refusal = Callable[[DomainError], dict[str, Any]]
+
+
+def _route(*, request: dict[str, Any], route: Callable[[], dict[str, Any]], outcome: _Outcome,
+           refusal: Refusal) -> dict[str, Any]:
+    """The idempotent function: the request as the router answers it, kept unless it is a 5xx; what is
+    kept of an answer too large to keep is a 409 that says so."""
     outcome.response = route()
     if outcome.response["statusCode"] >= 500:
         raise _NotKept
-    return outcome.response
+    answer = json.dumps(outcome.response, cls=Encoder, sort_keys=True)
+    if keepable(answer):
+        return outcome.response
+    return refusal(Conflict(
+        f"the request with this {HEADER} ran and was answered {outcome.response['statusCode']}, but its answer "
+        f"({len(answer):,} characters) was too large to keep for a replay; it was not run again: read what it "
+        "wrote instead"
+    ))
 
 
 def _replayed(response: dict[str, Any], _: DataRecord) -> dict[str, Any]:
@@ -102,12 +123,13 @@ def _replayed(response: dict[str, Any], _: DataRecord) -> dict[str, Any]:
 
 def answer_once(
     event: dict[str, Any], account_id: str, user_id: str, key: str, context: Any,
-    route: Callable[[], dict[str, Any]],
+    route: Callable[[], dict[str, Any]], refusal: Refusal,
 ) -> dict[str, Any]:
     """The answer to a keyed request: route() runs for the first request with the key of this user of
     this account, any later request gets its kept answer (IdempotencyKeyReused for another request, 409
     while the first still runs). Keys are the caller's own: a replay skips the route's access checks,
-    so another user of the account must never be answered with a kept answer (a new token's secret)."""
+    so another user of the account must never be answered with a kept answer (a new token's secret).
+    `refusal` makes the error answer kept in place of an answer too large to keep."""
     once = idempotent_function(
         _route,
         data_keyword_argument="request",
@@ -124,8 +146,9 @@ def answer_once(
     )
     outcome = _Outcome()
     try:
-        return once(request={"account": account_id, "user": user_id, "key": key, "request": _fingerprint(event)},
-                    route=route, outcome=outcome)
+        kept = once(request={"account": account_id, "user": user_id, "key": key, "request": _fingerprint(event)},
+                    route=route, outcome=outcome, refusal=refusal)
+        return outcome.response if outcome.response is not None else kept
     except _NotKept:
         return outcome.response  # type: ignore[return-value]
     except IdempotencyValidationError:

@@ -2,8 +2,10 @@
 writes nothing; another request with the key is a 422, a retry while the first runs a 409; keys are
 checked, kept per account, counted by the rate limiter, and a 5xx is never kept."""
 
+import secrets
 import threading
 import time
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import boto3
@@ -217,3 +219,43 @@ def test_keys_are_kept_per_user_so_another_user_never_gets_a_kept_answer(api, bo
     assert same_key_and_body.status == 403
     assert "Idempotent-Replayed" not in same_key_and_body.headers
     assert minted.json()["token"] not in same_key_and_body.body.decode()
+
+
+@pytest.fixture
+def notes_board(api) -> tuple[str, str]:
+    """A kanban with a textarea field: (kanban id, field id)."""
+    kanban = api.post("/kanbans", {"name": "Notes", "fields": [{"name": "Notes", "type": "textarea"}]}).json()
+    return kanban["id"], kanban["fields"][0]["id"]
+
+
+def noted_batch(kanban_id: str, field_id: str, note: Callable[[int], str]) -> dict:
+    return {"operations": [{"action": "create", "kanbanId": kanban_id,
+                            "record": {"title": f"lead {i}", "customFields": {field_id: note(i)}}} for i in range(100)]}
+
+
+def test_an_answer_larger_than_an_item_is_kept_compressed_and_replayed(api, notes_board):
+    body = noted_batch(*notes_board, lambda i: f"Called on day {i}; wants a quote. " * 150)
+
+    first = api.post("/crm/records/batch", body, headers=KEY)
+    replay = api.post("/crm/records/batch", body, headers=KEY)
+
+    assert first.status == replay.status == 200
+    assert len(first.body) > 400_000  # more than one DynamoDB item holds
+    assert replay.body == first.body and replay.headers["Idempotent-Replayed"] == "true"
+    listed = api.get("/crm/records", query={"kanbanId": notes_board[0], "limit": 100}).json()
+    assert len(listed["items"]) == 100 and listed["nextToken"] is None
+
+
+def test_an_answer_too_large_to_keep_is_replayed_as_a_409_and_never_run_again(api, notes_board):
+    body = noted_batch(*notes_board, lambda i: secrets.token_urlsafe(3_750))
+
+    first = api.post("/crm/records/batch", body, headers=KEY)
+    replay = api.post("/crm/records/batch", body, headers=KEY)
+
+    assert first.status == 200 and [r["status"] for r in first.json()["results"]] == [201] * 100
+    assert replay.status == 409 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json()["message"].startswith(
+        "the request with this Idempotency-Key ran and was answered 200, but its answer (")
+    assert "too large to keep for a replay; it was not run again" in replay.json()["message"]
+    listed = api.get("/crm/records", query={"kanbanId": notes_board[0], "limit": 100}).json()
+    assert len(listed["items"]) == 100 and listed["nextToken"] is None
