@@ -89,7 +89,10 @@ ROUTES: tuple[Route, ...] = (
           etag=True),
     Route("DELETE", "/kanbans/{kanbanId}", "kanbans", "deleteKanban", "Delete a kanban", errors=_DELETE_IF_MATCH),
     Route("GET", "/crm/records", "records", "listRecords", "List records",
-          ("kanbanId", "status", "assignedUserId", *_PAGE), errors=_READ_ONE),
+          ("kanbanId", "status", "assignedUserId", *_PAGE, "deleted"), errors=_READ_ONE, description=(
+              "Records newest first, filtered by any combination of kanbanId, status and assignedUserId. With "
+              "deleted=true, the trash instead (TrashPage): deleted records with deletedAt and deletedBy, newest "
+              "deletion first, with the same filters; each stays there 30 days, until restored or purged.")),
     Route("POST", "/crm/records", "records", "createRecord", "Create a record", ("kanbanId", "upsert"), status=201,
           also=(200,), errors=_WRITE, etag=True, description=(
               "Creates a record (201). A channelId that already has a record in the kanban answers that record "
@@ -114,9 +117,19 @@ ROUTES: tuple[Route, ...] = (
           etag=True, description=(
               "Changes only what the body sends; customFields are merged (null removes a field). With If-Match, "
               "the write happens only at a version it names (412 otherwise, nothing written).")),
-    Route("DELETE", "/crm/records/{recordId}", "records", "deleteRecord", "Delete a record",
+    Route("DELETE", "/crm/records/{recordId}", "records", "deleteRecord", "Delete a record", ("permanent",),
           errors=_DELETE_IF_MATCH, description=(
-              "With If-Match, the record is deleted only at a version it names (412 otherwise).")),
+              "Moves the record to the trash: it is gone at once from lists, search, lookups and counts, its "
+              "channelId and unique values are free again, and it can be restored for 30 days, then it is purged. "
+              "With If-Match, the record is deleted only at a version it names (412 otherwise). With "
+              "permanent=true (admins only, 403 for a member), the record is deleted for good: a record in the "
+              "trash is purged from it, a live one is moved to the trash and purged.")),
+    Route("POST", "/crm/records/{recordId}/restore", "records", "restoreRecord", "Restore a deleted record",
+          errors=(*_ALWAYS, 404, 409, 422), etag=True, description=(
+              "Brings a record back from the trash as it was deleted, at a new version (its ETag), with the "
+              "restorer as updatedBy. 404 if the record is not in the trash. 409, writing nothing, if another "
+              "record has taken its channelId or a value of a unique field meanwhile (the message names the "
+              "field or channelId and that record), or if its kanban or its status no longer exists.")),
     Route("GET", "/crm/fields", "meta", "listFields", "Get field definitions", ("kanbanId", "all"),
           errors=_READ_ONE),
     Route("GET", "/crm/statuses", "meta", "listStatuses", "Get statuses", ("kanbanId",), errors=_READ_ONE),

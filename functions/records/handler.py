@@ -1,4 +1,5 @@
-"""Records: GET/POST /crm/records, POST /crm/records/batch, GET/PUT/DELETE /crm/records/{recordId}."""
+"""Records: GET/POST /crm/records, POST /crm/records/batch, GET/PUT/DELETE /crm/records/{recordId},
+POST /crm/records/{recordId}/restore."""
 
 from http import HTTPStatus
 from typing import Annotated
@@ -19,6 +20,7 @@ from shared.models.api import (
     MessageResponse,
     RecordPage,
     RecordResponse,
+    TrashPage,
     UpdateRecordRequest,
 )
 
@@ -27,6 +29,12 @@ logger = Logger(service="records")
 Upsert = Annotated[bool, Query(description=(
     "Update the record the channelId, or else a value of a unique field, matches (200) instead of creating "
     "one (201); 409 if the body matches two records"
+))]
+Deleted = Annotated[bool, Query(description=(
+    "List the trash instead: deleted records (with deletedAt and deletedBy), newest deletion first"
+))]
+Permanent = Annotated[bool, Query(description=(
+    "Delete for good instead of moving to the trash (admins only; a record in the trash is purged from it)"
 ))]
 
 
@@ -37,11 +45,13 @@ def list_records(
     assignedUserId: OptionalId = None,
     limit: Limit = 20,
     nextToken: NextToken = None,
-) -> RecordPage:
-    return records.list_records(
+    deleted: Deleted = False,
+) -> RecordPage | TrashPage:
+    listing = records.list_records(
         current_principal(app), kanban_id=kanbanId, status=status, assigned_user_id=assignedUserId,
-        limit=limit, next_token=nextToken,
+        limit=limit, next_token=nextToken, deleted=deleted,
     )
+    return (TrashPage if deleted else RecordPage).model_validate(listing)
 
 
 @app.post("/crm/records")
@@ -78,9 +88,17 @@ def update_record(recordId: str, body: UpdateRecordRequest, if_match: IfMatch = 
 
 
 @app.delete("/crm/records/<recordId>")
-def delete_record(recordId: str, if_match: IfMatch = None) -> MessageResponse:
-    records.delete_record(current_principal(app), recordId, expected_versions(if_match))
+def delete_record(recordId: str, if_match: IfMatch = None, permanent: Permanent = False) -> MessageResponse:
+    if permanent:
+        records.purge_record(current_principal(app), recordId, expected_versions(if_match))
+    else:
+        records.delete_record(current_principal(app), recordId, expected_versions(if_match))
     return MessageResponse(message="CRM record deleted successfully")
+
+
+@app.post("/crm/records/<recordId>/restore")
+def restore_record(recordId: str) -> Response[RecordResponse]:
+    return tagged(records.restore_record(current_principal(app), recordId))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

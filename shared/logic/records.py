@@ -1,5 +1,5 @@
 """Record rules: defaults, custom-field validation, channel deduplication, unique values, upserts,
-merges and access."""
+merges, access, and the trash (delete, restore, purge)."""
 
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -8,12 +8,16 @@ from shared.errors import ConcurrentUpdate, Conflict, NotFound, ValidationFailed
 from shared.ids import new_id, now_ms
 from shared.logic import access, fields, preconditions, shared_reads
 from shared.models.api import CreateRecordRequest, UpdateRecordRequest
-from shared.models.domain import Kanban, Listing, Principal, Record, VersionCondition
+from shared.models.domain import Kanban, Listing, Principal, Record, TrashedRecord, VersionCondition
 from shared.pagination import decode_token, encode_token
 from shared.repository import accounts, retries
 from shared.repository import records as repository
 
 T = TypeVar("T")
+
+# How long a deleted record stays in the trash before the table's TTL purges it.
+TRASH_RETENTION_DAYS = 30
+_DAY_SECONDS = 86_400
 
 
 def _check_assignees(principal: Principal, user_ids: list[str]) -> tuple[str, ...]:
@@ -205,14 +209,87 @@ def update_record(
     return _with_retries(attempt, record_id)
 
 
-def delete_record(principal: Principal, record_id: str, expected: VersionCondition | None = None) -> Record:
-    """Returns the record as it was deleted."""
-
-    def attempt() -> Record:
+def _move_to_trash(principal: Principal, record_id: str,
+                   expected: VersionCondition | None) -> tuple[Record, TrashedRecord]:
+    def attempt() -> tuple[Record, TrashedRecord]:
         record = _visible_record(principal, record_id)
         preconditions.check(expected, f"record {record_id}", record.version)
+        deleted_at = now_ms()
+        expires_at = deleted_at // 1000 + TRASH_RETENTION_DAYS * _DAY_SECONDS
         with preconditions.lost_race_fails(expected, f"record {record_id}"):
-            repository.delete_record(record)
+            return record, repository.delete_record(record, deleted_at, principal.user_id, expires_at)
+
+    return _with_retries(attempt, record_id)
+
+
+def delete_record(principal: Principal, record_id: str, expected: VersionCondition | None = None) -> Record:
+    """Moves the record to the trash (purged after TRASH_RETENTION_DAYS); returns it as it was deleted."""
+    record, _ = _move_to_trash(principal, record_id, expected)
+    return record
+
+
+def _visible_trashed(principal: Principal, record_id: str) -> TrashedRecord:
+    trashed = repository.find_trashed(principal.account_id, record_id)
+    if trashed is None:
+        raise NotFound(f"record {record_id} is not in the trash")
+    access.Scope.of(principal).require(trashed.kanban_id)
+    return trashed
+
+
+def purge_record(principal: Principal, record_id: str, expected: VersionCondition | None = None) -> None:
+    """Deletes a record for good (admins only): a live one is moved to the trash first (with `expected`
+    checked against it), then its trash item goes; for a record already in the trash, `expected` names
+    versions of its trash item."""
+    access.require_admin(principal)
+    if repository.find_record(principal.account_id, record_id) is not None:
+        _, trashed = _move_to_trash(principal, record_id, expected)
+        expected = VersionCondition(versions=frozenset({trashed.version}))
+    elif repository.find_trashed(principal.account_id, record_id) is None:
+        raise NotFound(f"record {record_id} not found")
+
+    def attempt() -> None:
+        trashed = _visible_trashed(principal, record_id)
+        preconditions.check(expected, f"record {record_id}", trashed.version)
+        with preconditions.lost_race_fails(expected, f"record {record_id}"):
+            repository.purge_trashed(trashed)
+
+    _with_retries(attempt, record_id)
+
+
+def _channel_conflict(record: Record) -> Conflict:
+    """The 409 naming the record that took a restored record's channelId; a ConcurrentUpdate (to run
+    again) if that record gave it up meanwhile."""
+    assert record.channel_id is not None
+    holder = repository.channel_holder(record.account_id, record.kanban_id, record.channel_id)
+    if holder is None:
+        return ConcurrentUpdate(f"channelId {record.channel_id!r} was being written concurrently; retry")
+    return Conflict(f"channelId {record.channel_id!r} is taken in kanban {record.kanban_id} by record {holder}; "
+                    f"record {record.record_id} cannot be restored while it is")
+
+
+def restore_record(principal: Principal, record_id: str) -> Record:
+    """Brings a record back from the trash, as it was deleted, at a new version; a 409 naming what
+    stands in the way: its kanban or status gone, its channelId or a unique value taken meanwhile."""
+
+    def attempt() -> Record:
+        trashed = _visible_trashed(principal, record_id)
+        kanban = shared_reads.kanban(principal.account_id, trashed.kanban_id)
+        if kanban is None:
+            raise Conflict(f"record {record_id} cannot be restored: its kanban {trashed.kanban_id} no longer exists")
+        if trashed.status not in kanban.status_values():
+            raise Conflict(f"record {record_id} cannot be restored: its status {trashed.status!r} is no longer a "
+                           f"status of kanban {kanban.kanban_id}")
+        record = Record(**trashed.model_dump(exclude={"deleted_at", "deleted_by"})).model_copy(update={
+            "updated_at": max(now_ms(), trashed.updated_at), "updated_by": principal.user_id,
+            "version": trashed.version + 1,
+        })
+        entries = fields.index_entries(kanban, record.custom_fields)
+        try:
+            repository.restore_record(trashed, record, kanban, entries, fields.unique_entries(kanban, entries))
+        except repository.UniqueValueTaken as taken:
+            raise _unique_conflict(kanban, taken) from None
+        except repository.ChannelTaken:
+            raise _channel_conflict(record) from None
         return record
 
     return _with_retries(attempt, record_id)
@@ -226,7 +303,9 @@ def list_records(
     assigned_user_id: str | None,
     limit: int,
     next_token: str | None,
+    deleted: bool = False,
 ) -> Listing:
+    """Records newest first; `deleted`: the trash (TrashedRecord items), newest deletion first."""
     access_scope = access.Scope.of(principal)
     kanban = access_scope.kanban(kanban_id) if kanban_id is not None else None
     if status is not None:
@@ -235,8 +314,8 @@ def list_records(
         raise ValidationFailed(f"assignedUserId {assigned_user_id!r} is not a user of this account")
     if access_scope.kanban_ids == frozenset():
         return Listing(items=(), next_token=None)
-    query_scope = f"records|{principal.account_id}|{kanban_id}|{status}|{assigned_user_id}"
-    page = repository.list_records(
+    query_scope = f"{'trash' if deleted else 'records'}|{principal.account_id}|{kanban_id}|{status}|{assigned_user_id}"
+    page = (repository.list_trash if deleted else repository.list_records)(
         principal.account_id,
         kanban_id=kanban_id,
         status=status,

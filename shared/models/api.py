@@ -391,6 +391,29 @@ class RecordPage(ResponseModel):
     nextToken: str | None = Field(description="Pass it back for the next page; null on the last page")
 
 
+class TrashedRecordResponse(RecordResponse):
+    """A record in the trash, as it was deleted."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {**_RECORD_EXAMPLE, "deletedAt": 1704240000000, "deletedBy": "user_abc"}
+    ]})
+
+    deletedAt: int = Field(description="When it was deleted: Unix time in milliseconds")
+    deletedBy: str = Field(description="The user who deleted it")
+
+
+class TrashPage(ResponseModel):
+    """One page of the trash (GET /crm/records?deleted=true), newest deletion first."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "items": [{**_RECORD_EXAMPLE, "deletedAt": 1704240000000, "deletedBy": "user_abc"}],
+        "nextToken": None,
+    }]})
+
+    items: list[TrashedRecordResponse]
+    nextToken: str | None = Field(description="Pass it back for the next page; null on the last page")
+
+
 class SearchResponse(ResponseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"items": [_RECORD_EXAMPLE], "total": 1, "page": 1, "pageSize": 20, "totalPages": 1}

@@ -96,6 +96,14 @@ class Record(Domain):
     version: int
 
 
+class TrashedRecord(Record):
+    """A deleted record in the trash: the record as it was deleted (its version: the trash item's), when
+    and by whom."""
+
+    deleted_at: int
+    deleted_by: str
+
+
 class VersionCondition(Domain):
     """The versions of a record or kanban a write may replace: one of `versions`, or any (None), as long
     as the item exists."""

@@ -33,9 +33,12 @@ USER_PREFIX = "USER#"
 KANBAN_PREFIX = "KANBAN#"
 TOKEN_SK = "TOKEN"
 RECORD_SK = "RECORD"
+# A deleted record in the trash, in the record's own partition (with its TRASH_ASSIGNMENT_PREFIX entries).
+TRASH_SK = "TRASH"
 CHANNEL_SK = "CHANNEL"
 UNIQUE_SK = "UNIQUE"
 ASSIGNMENT_PREFIX = "ASSIGN#"
+TRASH_ASSIGNMENT_PREFIX = "TASSIGN#"
 FIELD_VALUE_PREFIX = "FV#"
 
 
@@ -87,6 +90,11 @@ def assignment_sk(user_id: str) -> str:
     return f"{ASSIGNMENT_PREFIX}{user_id}"
 
 
+def trash_assignment_sk(user_id: str) -> str:
+    """A trashed record's entry for one of its assignees (lists the trash by assignedUserId)."""
+    return f"{TRASH_ASSIGNMENT_PREFIX}{user_id}"
+
+
 def channel_pk(account_id: str, kanban_id: str, channel_id: str) -> str:
     return f"CHANNEL#{account_id}#{kanban_id}#{channel_id}"
 
@@ -124,19 +132,32 @@ class ListScope:
     partition: str
 
 
-def record_list_keys(account_id: str, kanban_id: str, status: str) -> dict[str, str]:
-    """A record's partitions in the four list indexes: by kanban, kanban+status, status, account."""
+# Trashed records are listed from the same four indexes, in partitions of their own: the account id
+# followed by this marker, where a live partition has K, S, R or U.
+_TRASH_MARK = "#T"
+
+
+def _list_owner(account_id: str, trashed: bool) -> str:
+    return f"{account_id}{_TRASH_MARK if trashed else ''}"
+
+
+def record_list_keys(account_id: str, kanban_id: str, status: str, trashed: bool = False) -> dict[str, str]:
+    """A record's partitions in the four list indexes: by kanban, kanban+status, status, account (a
+    trashed record's: the same in the trash's partitions)."""
+    owner = _list_owner(account_id, trashed)
     return {
-        "GSI1PK": f"{account_id}#K#{kanban_id}",
-        "GSI2PK": f"{account_id}#K#{kanban_id}#S#{status}",
-        "GSI3PK": f"{account_id}#S#{status}",
-        "GSI4PK": f"{account_id}#R",
+        "GSI1PK": f"{owner}#K#{kanban_id}",
+        "GSI2PK": f"{owner}#K#{kanban_id}#S#{status}",
+        "GSI3PK": f"{owner}#S#{status}",
+        "GSI4PK": f"{owner}#R",
     }
 
 
-def assignment_list_keys(account_id: str, user_id: str, kanban_id: str, status: str) -> dict[str, str]:
-    """An assignment's partitions: by user, user+kanban+status, user+status, user+kanban."""
-    user = f"{account_id}#U#{user_id}"
+def assignment_list_keys(account_id: str, user_id: str, kanban_id: str, status: str,
+                         trashed: bool = False) -> dict[str, str]:
+    """An assignment's partitions: by user, user+kanban+status, user+status, user+kanban (a trashed
+    record's assignment: the same in the trash's partitions)."""
+    user = f"{_list_owner(account_id, trashed)}#U#{user_id}"
     return {
         "GSI1PK": user,
         "GSI2PK": f"{user}#K#{kanban_id}#S#{status}",
@@ -145,13 +166,15 @@ def assignment_list_keys(account_id: str, user_id: str, kanban_id: str, status: 
     }
 
 
-def list_scope(account_id: str, kanban_id: str | None, status: str | None, user_id: str | None) -> ListScope:
-    """Every combination of filters is one Query on one partition; no list ever scans."""
+def list_scope(account_id: str, kanban_id: str | None, status: str | None, user_id: str | None,
+               trashed: bool = False) -> ListScope:
+    """Every combination of filters is one Query on one partition; no list ever scans. `trashed`: the
+    same list of the trash (ordered by deletion instead of creation)."""
     if user_id is None:
-        keys = record_list_keys(account_id, kanban_id or "", status or "")
+        keys = record_list_keys(account_id, kanban_id or "", status or "", trashed)
         index = {(True, False): "GSI1", (True, True): "GSI2", (False, True): "GSI3", (False, False): "GSI4"}
     else:
-        keys = assignment_list_keys(account_id, user_id, kanban_id or "", status or "")
+        keys = assignment_list_keys(account_id, user_id, kanban_id or "", status or "", trashed)
         index = {(False, False): "GSI1", (True, True): "GSI2", (False, True): "GSI3", (True, False): "GSI4"}
     name = index[(kanban_id is not None, status is not None)]
     return ListScope(name, keys[f"{name}PK"])

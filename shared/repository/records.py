@@ -1,14 +1,22 @@
 """Records, written atomically with their assignment entries, field-value index entries, channel lock,
-unique-value locks and the kanban's status counters."""
+unique-value locks and the kanban's status counters; and the trash, where a deleted record waits to be
+restored or purged.
+
+A delete is one transaction: the record item and its entries go, its locks are released, the counters
+drop, and its trash item (SK TRASH, in the record's own partition: every attribute of the record item,
+its version + 1, deletedAt, deletedBy and expiresAt, the TTL that purges it) is put with one trash entry
+per assignee (SK TASSIGN#<userId>). Trash items and entries sit in the trash's partitions of the list
+indexes (keys.list_scope(..., trashed=True)), sorted by deletion. A restore is the reverse, one
+transaction too; the record comes back at the trash item's version + 1."""
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import ConcurrentUpdate, Conflict, NotFound, ValidationFailed
-from shared.models.domain import Kanban, Page, Record
+from shared.models.domain import Kanban, Page, Record, TrashedRecord
 from shared.repository import dynamo, keys
 from shared.repository.kanbans import unique_field_ids
 from shared.repository.table import FIELD_VALUE_INDEX, FIELD_VALUE_PK, FIELD_VALUE_SK, LIST_SORT_KEY
@@ -20,6 +28,10 @@ _MAX_TRANSACTION_ITEMS = 100
 # measured by their items' JSON (which is never smaller than DynamoDB's count of their size).
 _MAX_TRANSACTION_JSON_BYTES = 3_000_000
 _MAX_LIST_ROUNDS = 10
+# What a trash item copies from the record item (the rest: its own keys, version and deletion).
+_RECORD_ATTRIBUTES = ("recordId", "accountId", "kanbanId", "title", "status", "customFields", "assignedUserIds",
+                      "channelId", "createdAt", "updatedAt", "createdBy", "updatedBy", "searchValues",
+                      "uniqueValues")
 
 
 class ChannelTaken(Conflict):
@@ -88,6 +100,16 @@ def record_from_item(item: dict[str, Any]) -> Record:
         updated_by=item["updatedBy"],
         version=item["version"],
     )
+
+
+def trashed_from_item(item: dict[str, Any]) -> TrashedRecord:
+    return TrashedRecord(**record_from_item(item).model_dump(), deleted_at=item["deletedAt"],
+                         deleted_by=item["deletedBy"])
+
+
+def _is_child(sk: str) -> bool:
+    """An item of a live record's partition that indexes it (an assignment or field-value entry)."""
+    return sk.startswith((keys.ASSIGNMENT_PREFIX, keys.FIELD_VALUE_PREFIX))
 
 
 def _children(record: Record, entries: list[IndexEntry]) -> dict[str, dict[str, Any]]:
@@ -234,11 +256,19 @@ def creation_groups(news: Sequence[NewRecord]) -> list[range]:
     return groups
 
 
+def _stored_items(record: Record) -> tuple[dict[str, Any] | None, set[str], list[IndexEntry]]:
+    """The record's stored item (None if gone), the sort keys of its children and the unique values it
+    holds locks of."""
+    items = dynamo.query_all(keys.record_pk(record.account_id, record.record_id))
+    item = next((i for i in items if i["SK"] == keys.RECORD_SK), None)
+    held = item.get("uniqueValues", []) if item else []
+    return item, {i["SK"] for i in items if _is_child(i["SK"])}, [(field, value) for field, value in held]
+
+
 def _stored(record: Record) -> tuple[set[str], list[IndexEntry]]:
     """The sort keys of the record's stored children and the unique values it holds locks of."""
-    items = dynamo.query_all(keys.record_pk(record.account_id, record.record_id))
-    held = next((i.get("uniqueValues", []) for i in items if i["SK"] == keys.RECORD_SK), [])
-    return {i["SK"] for i in items if i["SK"] != keys.RECORD_SK}, [(field, value) for field, value in held]
+    _, children, held = _stored_items(record)
+    return children, held
 
 
 def _version_matches(record: Record) -> dict[str, Any]:
@@ -271,18 +301,93 @@ def update_record(old: Record, new: Record, kanban: Kanban, entries: list[IndexE
     _run(writes)
 
 
-def delete_record(record: Record) -> None:
+def _trash_items(item: dict[str, Any], version: int, deleted_at: int, deleted_by: str,
+                 expires_at: int) -> list[dict[str, Any]]:
+    """A deleted record's trash item (from its stored item) and its trash entries, one per assignee:
+    in the trash's partitions of the list indexes, sorted by deletion, purged by TTL at `expires_at`."""
+    account_id, record_id, kanban_id, status = item["accountId"], item["recordId"], item["kanbanId"], item["status"]
+    pk = keys.record_pk(account_id, record_id)
+    deleted = keys.created_sort_key(deleted_at, record_id)
+    trash = {
+        "PK": pk, "SK": keys.TRASH_SK, **keys.record_list_keys(account_id, kanban_id, status, trashed=True),
+        LIST_SORT_KEY: deleted, **{name: item[name] for name in _RECORD_ATTRIBUTES if name in item},
+        "version": version, "deletedAt": deleted_at, "deletedBy": deleted_by, "expiresAt": expires_at,
+    }
+    entries = [
+        {"PK": pk, "SK": keys.trash_assignment_sk(user_id), LIST_SORT_KEY: deleted, "recordId": record_id,
+         "userId": user_id, "kanbanId": kanban_id,
+         **keys.assignment_list_keys(account_id, user_id, kanban_id, status, trashed=True), "expiresAt": expires_at}
+        for user_id in item.get("assignedUserIds", [])
+    ]
+    return [trash, *entries]
+
+
+def delete_record(record: Record, deleted_at: int, deleted_by: str, expires_at: int) -> TrashedRecord:
+    """Move a record written at record.version to the trash, in one transaction; raises ConcurrentUpdate
+    if it changed or went since. Returns it as trashed."""
     pk = keys.record_pk(record.account_id, record.record_id)
     stale = ConcurrentUpdate(f"record {record.record_id} was changed concurrently")
+    item, children, held = _stored_items(record)
+    if item is None or item["version"] != record.version:
+        raise stale
     writes = [dynamo.Write(dynamo.delete(pk, keys.RECORD_SK, **_version_matches(record)), stale)]
-    children, held = _stored(record)
     writes += [dynamo.Write(dynamo.delete(pk, sk)) for sk in children]
     writes += _lock_changes(record, held, [])
     if record.channel_id is not None:
         writes.append(dynamo.Write(dynamo.delete(_channel_pk(record), keys.CHANNEL_SK)))
     counts = {"total": -1, keys.status_count_attribute(record.status): -1}
     writes.append(_count(record.account_id, record.kanban_id, counts))
+    trash = _trash_items(item, record.version + 1, deleted_at, deleted_by, expires_at)
+    writes += [dynamo.Write(dynamo.put(t)) for t in trash]
     _run(writes)
+    return trashed_from_item(trash[0])
+
+
+def find_trashed(account_id: str, record_id: str) -> TrashedRecord | None:
+    item = dynamo.get(keys.record_pk(account_id, record_id), keys.TRASH_SK)
+    return trashed_from_item(item) if item else None
+
+
+def _trash_entry_keys(trashed: TrashedRecord) -> list[str]:
+    """The sort keys of a trashed record's trash entries, as stored."""
+    pk = keys.record_pk(trashed.account_id, trashed.record_id)
+    return [i["SK"] for i in dynamo.query_all(pk, sort_prefix=keys.TRASH_ASSIGNMENT_PREFIX)]
+
+
+def _trash_goes(trashed: TrashedRecord) -> list[dynamo.Write]:
+    """Delete the trash item at its version (ConcurrentUpdate if restored, purged or changed since) and
+    its trash entries."""
+    pk = keys.record_pk(trashed.account_id, trashed.record_id)
+    stale = ConcurrentUpdate(f"record {trashed.record_id} was restored or purged concurrently")
+    return [
+        dynamo.Write(dynamo.delete(pk, keys.TRASH_SK, "version = :v", values={":v": trashed.version}), stale),
+        *(dynamo.Write(dynamo.delete(pk, sk)) for sk in _trash_entry_keys(trashed)),
+    ]
+
+
+def restore_record(trashed: TrashedRecord, record: Record, kanban: Kanban, entries: list[IndexEntry],
+                   unique: list[IndexEntry]) -> None:
+    """Bring a trashed record back as `record`, in one transaction: the trash item and entries go, the
+    record and its entries come back, it takes its channelId's and unique values' locks again (raises
+    ChannelTaken or UniqueValueTaken when another record holds one), the counters go up. The kanban as
+    read must still have its status and the same unique fields (Conflict otherwise)."""
+    writes = _trash_goes(trashed)
+    writes += _own_writes(NewRecord(record, kanban, entries, unique))
+    writes.append(_kanban_accepts(kanban, [record.status]))
+    writes.append(_count(record.account_id, record.kanban_id,
+                         {"total": 1, keys.status_count_attribute(record.status): 1}))
+    _run(writes)
+
+
+def purge_trashed(trashed: TrashedRecord) -> None:
+    """Delete a trashed record for good (its trash item at its version, and its trash entries)."""
+    _run(_trash_goes(trashed))
+
+
+def channel_holder(account_id: str, kanban_id: str, channel_id: str) -> str | None:
+    """The id of the record holding a channelId's lock in a kanban, if any."""
+    lock = dynamo.get(keys.channel_pk(account_id, kanban_id, channel_id), keys.CHANNEL_SK)
+    return lock["recordId"] if lock else None
 
 
 def find_record(account_id: str, record_id: str) -> Record | None:
@@ -326,20 +431,14 @@ def hold_unique_values(record: Record, unique: list[IndexEntry]) -> None:
     ])
 
 
-def list_records(
-    account_id: str,
-    *,
-    kanban_id: str | None,
-    status: str | None,
-    user_id: str | None,
-    limit: int,
-    cursor: dict[str, Any] | None,
-    allowed_kanbans: frozenset[str] | None,
+def _list_page(
+    account_id: str, scope: keys.ListScope, *, kanban_id: str | None, status: str | None, user_id: str | None,
+    limit: int, cursor: dict[str, Any] | None, allowed_kanbans: frozenset[str] | None,
+    read: Callable[[str, list[str]], dict[str, Record]],
 ) -> Page:
     """Newest first, only records on `allowed_kanbans` (None: every kanban). Index entries are
     filtered by their kanban before any record is read; they lag writes slightly, so each hit is
-    re-read from the table and kept only if the current record still matches."""
-    scope = keys.list_scope(account_id, kanban_id, status, user_id)
+    re-read from the table (`read`: by ids) and kept only if the current record still matches."""
 
     def allowed(kanban: str) -> bool:
         return allowed_kanbans is None or kanban in allowed_kanbans
@@ -359,17 +458,55 @@ def list_records(
             limit=limit - len(found), start_key=cursor, newest_first=True,
         )
         wanted = [e["recordId"] for e in entries if allowed(e["kanbanId"])]
-        current = get_records(account_id, wanted)
+        current = read(account_id, wanted)
         found += [r for i in wanted if (r := current.get(i)) is not None and matches(r)]
         if cursor is None or len(found) >= limit:
             break
     return Page(items=tuple(found), cursor=cursor)
 
 
+def list_records(
+    account_id: str,
+    *,
+    kanban_id: str | None,
+    status: str | None,
+    user_id: str | None,
+    limit: int,
+    cursor: dict[str, Any] | None,
+    allowed_kanbans: frozenset[str] | None,
+) -> Page:
+    """Records newest first, only those on `allowed_kanbans` (None: every kanban)."""
+    return _list_page(account_id, keys.list_scope(account_id, kanban_id, status, user_id), kanban_id=kanban_id,
+                      status=status, user_id=user_id, limit=limit, cursor=cursor, allowed_kanbans=allowed_kanbans,
+                      read=get_records)
+
+
+def list_trash(
+    account_id: str,
+    *,
+    kanban_id: str | None,
+    status: str | None,
+    user_id: str | None,
+    limit: int,
+    cursor: dict[str, Any] | None,
+    allowed_kanbans: frozenset[str] | None,
+) -> Page:
+    """Trashed records (TrashedRecord), newest deletion first, only those on `allowed_kanbans`."""
+    scope = keys.list_scope(account_id, kanban_id, status, user_id, trashed=True)
+    return _list_page(account_id, scope, kanban_id=kanban_id, status=status, user_id=user_id, limit=limit,
+                      cursor=cursor, allowed_kanbans=allowed_kanbans, read=get_trashed_records)
+
+
 def get_records(account_id: str, record_ids: list[str]) -> dict[str, Record]:
     """Current records by id (strongly consistent); ids that no longer exist are left out."""
     items = dynamo.batch_get((keys.record_pk(account_id, r), keys.RECORD_SK) for r in record_ids)
     return {item["recordId"]: record_from_item(item) for item in items.values()}
+
+
+def get_trashed_records(account_id: str, record_ids: list[str]) -> dict[str, Record]:
+    """Trashed records by id (strongly consistent); ids not in the trash (any more) are left out."""
+    items = dynamo.batch_get((keys.record_pk(account_id, r), keys.TRASH_SK) for r in record_ids)
+    return {item["recordId"]: trashed_from_item(item) for item in items.values()}
 
 
 def field_value_page(account_id: str, field_id: str, normalized_value: str, allowed_kanbans: frozenset[str] | None,

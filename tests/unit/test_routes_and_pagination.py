@@ -42,11 +42,14 @@ def test_handlers_serve_exactly_the_route_table(group):
 
 def test_every_filter_combination_reads_its_own_partition():
     scopes = {
-        keys.list_scope("account_1", k, s, u)
-        for k, s, u in itertools.product([None, "kanban_1"], [None, "new"], [None, "user_1"])
+        keys.list_scope("account_1", k, s, u, trashed)
+        for k, s, u, trashed in itertools.product([None, "kanban_1"], [None, "new"], [None, "user_1"], [False, True])
     }
-    assert len(scopes) == 8
+    assert len(scopes) == 16
     assert {s.partition.split("#")[0] for s in scopes} == {"account_1"}
+    # The trash's partitions are never those of live records, whatever the filters.
+    live = {s.partition for s in scopes if not s.partition.startswith("account_1#T#")}
+    assert len(live) == 8
 
 
 def test_pagination_tokens_are_bound_to_their_query():
