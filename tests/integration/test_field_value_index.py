@@ -36,11 +36,19 @@ def test_indexed_values_are_written_normalized_and_follow_updates_and_deletes(ap
 
     api.delete(f"/crm/records/{rid}")
     assert lookup(acc, f["email"], "new@example.com") == [] and lookup(acc, f["phone"], "+1234567890") == []
-    leftovers = boto3.client("dynamodb").query(
-        TableName="crm-test", KeyConditionExpression="PK = :p",
-        ExpressionAttributeValues={":p": {"S": keys.record_pk(acc, rid)}},
-    )["Items"]
-    assert leftovers == []
+
+    def leftovers() -> list[dict]:
+        return boto3.client("dynamodb").query(
+            TableName="crm-test", KeyConditionExpression="PK = :p",
+            ExpressionAttributeValues={":p": {"S": keys.record_pk(acc, rid)}},
+        )["Items"]
+
+    # Only the trash item is left in the record's partition, and it is in no field-value index partition.
+    assert [(i["SK"]["S"], FIELD_VALUE_PK in i) for i in leftovers()] == [(keys.TRASH_SK, False)]
+    api.post(f"/crm/records/{rid}/restore")
+    assert lookup(acc, f["email"], "new@example.com") == [rid] and lookup(acc, f["multiselect"], "crm") == [rid]
+    api.delete(f"/crm/records/{rid}", query={"permanent": "true"})
+    assert lookup(acc, f["email"], "new@example.com") == [] and leftovers() == []
 
 
 def test_values_are_isolated_per_account(api, account, board):
