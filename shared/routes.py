@@ -103,13 +103,13 @@ ROUTES: tuple[Route, ...] = (
     # token, rate limit, size, Idempotency-Key, or the service).
     Route("POST", "/crm/records/batch", "records", "batchRecords", "Run up to 100 record operations",
           errors=(*_ALWAYS, 409, 413, 422), description=(
-              "Runs 1 to 100 operations (create, update, delete, upsert) in order, each as its single-record "
-              "route would and atomically on its own, and answers one result per operation: its status with the "
-              "record (a delete's is the record deleted), or its status, error and message. The request counts "
-              "once against the rate limits. A malformed envelope (an unknown action, more than 100 operations) "
-              "is a 400 and runs nothing; an invalid record is its own operation's 400. Creates in a row are "
-              "written together, in as few transactions as hold them; if a condition refuses one, its creates "
-              "are written one by one. A 5xx result stops the batch: that operation (or the creates written "
+              "Runs 1 to 100 operations (create, update, delete, upsert) in order, each as its single-record route "
+              "would and atomically on its own, and answers one result per operation: its status with the record (a "
+              "delete's is the record as it went to the trash), or its status, error and message. The request "
+              "counts once against the rate limits. A malformed envelope (an unknown action, more than 100 "
+              "operations) is a 400 and runs nothing; an invalid record is its own operation's 400. Creates in a "
+              "row are written together, in as few transactions as hold them; if a condition refuses one, its "
+              "creates are written one by one. A 5xx result stops the batch: that operation (or the creates written "
               "with it) may or may not have been written, and the ones after it are answered 503, not run.")),
     Route("GET", "/crm/records/{recordId}", "records", "getRecord", "Get a record", also=(304,), errors=_READ_ONE,
           etag=True, description="With If-None-Match naming the current ETag: 304 and no body."),
