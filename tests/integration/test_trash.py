@@ -402,3 +402,24 @@ class TestAccess:
         assert stranger.post(f"/crm/records/{record['recordId']}/restore").status == 404
         assert stranger.delete(f"/crm/records/{record['recordId']}", query={"permanent": "true"}).status == 404
         assert trash(api) == [record["recordId"]]
+
+
+def test_a_record_at_every_limit_is_trashed_and_restored_each_in_one_transaction(api, account, table):
+    """20 assignees, 25 indexed values (all of unique fields) and a channelId: the delete and the restore
+    each stay within DynamoDB's 100 items per transaction."""
+    kanban = api.post("/kanbans", {"name": "Wide", "fields": [
+        {"name": f"Key {i}", "type": "text", "unique": True} for i in range(25)]}).json()
+    users = [account["userId"]] + [
+        api.post("/users", {"name": f"User {i}", "email": f"user{i}@example.com", "role": "member",
+                            "kanbanIds": [kanban["id"]]}).json()["userId"] for i in range(19)]
+    record = create(api, kanban, "Wide", customFields={f["id"]: f"value {i}" for i, f in enumerate(kanban["fields"])},
+                    assignedUserIds=users, channelId="wide")
+
+    assert api.delete(f"/crm/records/{record['recordId']}").status == 200
+    items = partition(table, account["accountId"], record["recordId"])
+    assert len(items) == 1 + 20 and trash(api, assignedUserId=users[-1]) == [record["recordId"]]
+    restored = api.post(f"/crm/records/{record['recordId']}/restore")
+
+    assert restored.status == 200, restored.body
+    assert len(partition(table, account["accountId"], record["recordId"])) == 1 + 20 + 25
+    assert lookup(api, kanban["fields"][24]["id"], "VALUE 24") == [record["recordId"]]
