@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from shared.repository.keys import PARTITION_PREFIXES, RECORD_SK
+from shared.repository.keys import PARTITION_PREFIXES, RECORD_SK, TRASH_SK
 from shared.repository.table import PK, SK
 
 log = logging.getLogger("stream")
@@ -23,16 +23,26 @@ def is_record_change(record: dict[str, Any]) -> bool:
             and keys.get(PK, {}).get("S", "").startswith(PARTITION_PREFIXES["record"]))
 
 
+def is_record_or_trash_change(record: dict[str, Any]) -> bool:
+    """What the events function's filter passes: changes of record items and of trash items."""
+    keys = record["dynamodb"]["Keys"]
+    return (keys.get(SK, {}).get("S") in (RECORD_SK, TRASH_SK)
+            and keys.get(PK, {}).get("S", "").startswith(PARTITION_PREFIXES["record"]))
+
+
 class StreamPoller:
     """`on_consumed(shard_id, sequence_number)`, if given, learns that every change of the shard up to
-    that sequence number has been delivered or filtered out, so the stream may forget it."""
+    that sequence number has been delivered or filtered out, so the stream may forget it. `accepts` is
+    the event filter of the function it feeds (by default the indexer's)."""
 
     def __init__(self, streams_client: Any, stream_arn: str, invoke: Callable[[dict[str, Any]], dict[str, Any]],
-                 on_consumed: Callable[[str, str], None] | None = None):
+                 on_consumed: Callable[[str, str], None] | None = None,
+                 accepts: Callable[[dict[str, Any]], bool] = is_record_change):
         self._client = streams_client
         self._arn = stream_arn
         self._invoke = invoke
         self._on_consumed = on_consumed
+        self._accepts = accepts
         self._last_sequence: dict[str, str] = {}
         self._pending: dict[str, list[dict[str, Any]]] = {}
 
@@ -56,7 +66,7 @@ class StreamPoller:
         records = self._client.get_records(ShardIterator=iterator["ShardIterator"], Limit=BATCH_SIZE)["Records"]
         if records:
             self._last_sequence[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
-        passed = [self._event_record(r) for r in records if is_record_change(r)]
+        passed = [self._event_record(r) for r in records if self._accepts(r)]
         self._pending.setdefault(shard_id, []).extend(passed)
         return len(records) - len(passed)
 
@@ -88,7 +98,7 @@ class StreamPoller:
             elif done:
                 self._consumed(shard_id, sequences[done - 1])
             if failed:
-                raise RuntimeError(f"the indexer failed {len(failed)} of {len(batch)} changes; retrying")
+                raise RuntimeError(f"the function failed {len(failed)} of {len(batch)} changes; retrying")
         return progress
 
     def drain(self, attempts: int = 50) -> int:
