@@ -293,3 +293,25 @@ def test_events_refused_by_eventbridge_fail_the_batch_from_that_change(api, tabl
     assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["dynamodb"]["SequenceNumber"]}]}
     # Both were recorded: the redelivery only publishes the second again.
     assert len(_feed(api)["items"]) == 2
+
+
+def _put_feed_entry(account_id: str, sequence: int, recorded_at: int, record_id: str = "record_1_a") -> None:
+    dynamo.transact([dynamo.Write(dynamo.put({
+        "PK": keys.feed_pk(account_id), "SK": keys.feed_sk(sequence), "recordId": record_id, "kanbanId": "kanban_x",
+        "action": "deleted", "version": sequence, "at": recorded_at, "recordedAt": recorded_at}))])
+
+
+def test_the_cursor_waits_at_a_gap_of_a_write_still_committing_and_passes_one_left_by_retention(api, account):
+    account_id = account["accountId"]
+    _put_feed_entry(account_id, 1, now_ms())
+    _put_feed_entry(account_id, 3, now_ms())  # 2 is missing, and 3 was recorded just now
+
+    first = _feed(api)
+    assert [i["version"] for i in first["items"]] == [1]
+    assert _feed(api, since=first["nextToken"])["items"] == []
+
+    _put_feed_entry(account_id, 2, now_ms())  # the write that was committing
+    assert [i["version"] for i in _feed(api, since=first["nextToken"])["items"]] == [2, 3]
+
+    _put_feed_entry(account_id, 6, now_ms() - 120_000)  # 4 and 5 expired long ago
+    assert [i["version"] for i in _feed(api, since=first["nextToken"])["items"]] == [2, 3, 6]
