@@ -1,7 +1,8 @@
-"""Reads the table's DynamoDB stream and invokes the indexer with events of Lambda's shape, the way
-Lambda's event source mapping does: in order per shard, only the changes its event filter lets through
-(record items), and when the indexer reports failed items, again from the first failed one (with a
-growing pause) until it succeeds."""
+"""Reads the table's DynamoDB stream and invokes a function (the indexer, the events function) with
+events of Lambda's shape, the way Lambda's event source mapping does: in order per shard, only the
+changes its event filter lets through (record items; for the events function also trash items), and
+when the function reports failed items, again from the first failed one (with a growing pause) until
+it succeeds."""
 
 import logging
 import threading
@@ -123,3 +124,25 @@ class StreamPoller:
                 log.warning("%s (next try in %.1fs)", error, pause)
                 stop.wait(pause)
                 pause = min(pause * 2, 5.0)
+
+
+class SharedTrim:
+    """Several pollers on one stream (each function's own event source mapping): the stream may forget
+    a change only once every poller has consumed it. `consumed(name)` is a poller's on_consumed."""
+
+    def __init__(self, names: list[str], trim: Callable[[str, str], None]):
+        self._positions: dict[str, dict[str, int]] = {name: {} for name in names}
+        self._trim = trim
+        self._lock = threading.Lock()
+
+    def consumed(self, name: str) -> Callable[[str, str], None]:
+        def on_consumed(shard_id: str, sequence_number: str) -> None:
+            with self._lock:
+                self._positions[name][shard_id] = int(sequence_number)
+                through = [positions.get(shard_id) for positions in self._positions.values()]
+                if any(p is None for p in through):
+                    return
+                lowest = min(p for p in through if p is not None)
+            self._trim(shard_id, str(lowest))
+
+        return on_consumed
