@@ -22,8 +22,8 @@ from shared.errors import DomainError
 from shared.ids import now_ms
 from shared.models.domain import Record, RecordChange
 from shared.repository import changes as repository
-from shared.repository import dynamo, keys, retries
-from shared.repository.records import record_from_item
+from shared.repository import keys, retries
+from shared.repository.records import record_from_item, record_partition_item
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +55,6 @@ class ChangePublisher(Protocol):
         handed on."""
 
 
-def _item(image: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not image:
-        return None
-    item = dynamo.deserialize(image)
-    return item if str(item.get("PK", "")).startswith(keys.PARTITION_PREFIXES["record"]) else None
-
-
 def _differences(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
     old = old or {}
     found: dict[str, Any] = {}
@@ -89,7 +82,7 @@ def _change(record: Record, action: str, at: int, by: str, changes: dict[str, An
 def interpret(event_name: str, new_image: dict[str, Any] | None, old_image: dict[str, Any] | None
               ) -> RecordChange | None:
     """The record change a stream change means, or None when it means none (see the module's doc)."""
-    new, old = _item(new_image), _item(old_image)
+    new, old = record_partition_item(new_image), record_partition_item(old_image)
     if event_name == "REMOVE" or new is None:
         return None
     if new.get("SK") == keys.TRASH_SK:
