@@ -32,7 +32,10 @@ def _feed_scope(principal: Principal, kanban_id: str | None) -> str:
 
 
 def _position(since: str | None, token_scope: str) -> int:
-    cursor = decode_token(since, token_scope)
+    try:
+        cursor = decode_token(since, token_scope)
+    except ValidationFailed:
+        raise ValidationFailed("since is invalid or belongs to another query (another account or kanbanId)") from None
     if cursor is None:
         return 0
     after = cursor.get("after")
