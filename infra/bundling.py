@@ -31,6 +31,7 @@ SHIPPED_SOURCES = (
     "shared/__init__.py",
     "shared/conditional.py",
     "shared/errors.py",
+    "shared/eventbus.py",
     "shared/http.py",
     "shared/idempotency.py",
     "shared/ids.py",

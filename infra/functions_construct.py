@@ -1,9 +1,10 @@
 """Every Lambda function of the service, built by one builder that holds the shared defaults, and
 granted only the table partitions, indexes and secrets it uses.
 
-The functions come from the route table: one per route group, plus the authorizer, the stream
-indexer and the scheduled index verifier. A new group in ROUTE_GROUP_HANDLERS gets a function
-(read-only until GROUP_ACCESS says more) without any change here.
+The functions come from the route table: one per route group, plus the authorizer, the two stream
+consumers (the search indexer and the events function) and the scheduled index verifier. A new group
+in ROUTE_GROUP_HANDLERS gets a function (read-only until GROUP_ACCESS says more) without any change
+here.
 """
 
 import re
@@ -11,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from aws_cdk import Duration, SecretValue
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -25,6 +27,7 @@ from shared.repository.keys import PARTITION_PREFIXES
 from shared.routes import (
     API_FUNCTION_TIMEOUT_SECONDS,
     AUTHORIZER_HANDLER,
+    EVENTS_HANDLER,
     INDEXER_HANDLER,
     INDEXER_TIMEOUT_SECONDS,
     ROUTE_GROUP_HANDLERS,
@@ -65,6 +68,8 @@ class Access:
     """Which Typesense key it gets: the admin key (indexing) or the search-only key (searching)."""
     idempotency: bool = False
     """Whether it keeps Idempotency-Key records (reads and writes the idempotency table)."""
+    publishes_events: bool = False
+    """Whether it puts events on the service's event bus."""
 
     def __post_init__(self) -> None:
         unknown = set(self.writes + self.reads) - set(PARTITION_PREFIXES)
@@ -80,12 +85,17 @@ GROUP_ACCESS: dict[str, Access] = {
     "meta": Access(reads=("account",)),
     "admin": Access(writes=("account", "token"), index_queries=True),
     "search": Access(reads=("record", "account", "counts"), index_queries=True, typesense="search"),
+    # History and the change feed; the kanbans (account partition) for a kanbanId filter.
+    "changes": Access(reads=("account", "history", "feed")),
 }
 READ_ONLY = Access(reads=("account", "record", "counts"), index_queries=True)
 AUTHORIZER_ACCESS = Access(reads=("token", "account"))
 # The indexer works from the stream's images: of the table it only needs the repair partitions, where
 # it notes the documents the engine refused.
 INDEXER_ACCESS = Access(writes=("repair",), typesense="admin")
+# The events function works from the stream's images: it writes history and feed entries and the feed's
+# counter, and puts events on the bus.
+EVENTS_ACCESS = Access(writes=("history", "feed", "feedseq"), publishes_events=True)
 # The verifier reads accounts and records (records through the account's list index) and keeps the
 # refused documents' notes and its resume point.
 VERIFIER_ACCESS = Access(writes=("repair",), reads=("account", "record"), index_queries=True, typesense="admin")
@@ -122,10 +132,11 @@ def _pascal(name: str) -> str:
 class FunctionsConstruct(Construct):
     def __init__(
         self, scope: Construct, construct_id: str, *, table: ITable, index_arns: list[str], typesense: TypesenseConfig,
-        idempotency_table: ITable,
+        idempotency_table: ITable, event_bus: events.IEventBus,
     ) -> None:
         super().__init__(scope, construct_id)
         self._table = table
+        self._event_bus = event_bus
         self._idempotency_table = idempotency_table
         self._index_arns = index_arns
         self._typesense_nodes = typesense.nodes_value
@@ -162,6 +173,9 @@ class FunctionsConstruct(Construct):
         self.indexer = self._build(
             "Indexer", INDEXER_HANDLER, service="indexer", access=INDEXER_ACCESS, timeout=INDEXER_TIMEOUT
         )
+        self.events = self._build(
+            "Events", EVENTS_HANDLER, service="events", access=EVENTS_ACCESS, timeout=INDEXER_TIMEOUT
+        )
         self.verifier = self._build(
             "Verifier", VERIFIER_HANDLER, service="verifier", access=VERIFIER_ACCESS, timeout=VERIFIER_TIMEOUT,
             environment={"POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE},
@@ -169,7 +183,8 @@ class FunctionsConstruct(Construct):
 
     @property
     def all(self) -> dict[str, lambda_.Function]:
-        return {**self.route_groups, "authorizer": self.authorizer, "indexer": self.indexer, "verifier": self.verifier}
+        return {**self.route_groups, "authorizer": self.authorizer, "indexer": self.indexer, "events": self.events,
+                "verifier": self.verifier}
 
     def _build(
         self,
@@ -197,6 +212,8 @@ class FunctionsConstruct(Construct):
         }
         if access.idempotency:
             env["IDEMPOTENCY_TABLE_NAME"] = self._idempotency_table.table_name
+        if access.publishes_events:
+            env["EVENT_BUS_NAME"] = self._event_bus.event_bus_name
         if access.typesense:
             key = self.typesense_keys[access.typesense]
             env["TYPESENSE_NODES"] = self._typesense_nodes
@@ -227,6 +244,8 @@ class FunctionsConstruct(Construct):
             role.add_to_principal_policy(iam.PolicyStatement(
                 actions=list(IDEMPOTENCY_ACTIONS), resources=[self._idempotency_table.table_arn],
             ))
+        if access.publishes_events:
+            self._event_bus.grant_put_events_to(role)
         acknowledge(
             role, "AwsSolutions-IAM5[Resource::*]",
             "Only X-Ray tracing and the stream reader's dynamodb:ListStreams are granted on '*'; neither can narrow.",

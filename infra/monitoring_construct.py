@@ -1,6 +1,6 @@
-"""Alarms on what needs a person: API 5xx, throttled functions, indexing errors, failed stream
-records, a lagging stream, and a search index that drifted from the table (or a verifier that fails).
-They notify one SNS topic; subscribe to it after deploying."""
+"""Alarms on what needs a person: API 5xx, throttled functions, indexing and events errors, failed
+stream records, a lagging stream (for either consumer), and a search index that drifted from the
+table (or a verifier that fails). They notify one SNS topic; subscribe to it after deploying."""
 
 from collections.abc import Mapping
 
@@ -35,6 +35,8 @@ class MonitoringConstruct(Construct):
         indexer: lambda_.Function,
         verifier: lambda_.Function,
         indexing_failures: sqs.IQueue,
+        events: lambda_.Function,
+        change_event_failures: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(self, "AlarmTopic", display_name="CRM records API alarms", enforce_ssl=True)
@@ -60,6 +62,20 @@ class MonitoringConstruct(Construct):
         self._alarm(
             "StreamIteratorAge", indexer.metric("IteratorAge", period=PERIOD, statistic="Maximum"), ITERATOR_AGE_MS,
             "The indexer lags behind the table's stream",
+        )
+        self._alarm(
+            "EventsErrors", events.metric_errors(period=PERIOD, statistic="Sum"), 1,
+            "The events function failed batches: history, change feed or events lag behind",
+        )
+        self._alarm(
+            "ChangeEventFailures",
+            change_event_failures.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+            1, "Stream records were given up on by the events function: their changes are missing from history, "
+            "feed and events",
+        )
+        self._alarm(
+            "EventsIteratorAge", events.metric("IteratorAge", period=PERIOD, statistic="Maximum"), ITERATOR_AGE_MS,
+            "The events function lags behind the table's stream",
         )
         self._alarm(
             "IndexDrift",

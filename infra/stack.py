@@ -4,6 +4,7 @@ from aws_cdk import Annotations, CfnOutput, Stack
 from constructs import Construct
 
 from infra.api_construct import ApiConstruct
+from infra.change_events_construct import ChangeEventsConstruct
 from infra.data_construct import DataConstruct
 from infra.functions_construct import FunctionsConstruct
 from infra.idempotency_construct import IdempotencyConstruct
@@ -24,10 +25,12 @@ class CrmRecordsApiStack(Stack):
 
         data = DataConstruct(self, "Data")
         idempotency = IdempotencyConstruct(self, "Idempotency")
+        change_events = ChangeEventsConstruct(self, "ChangeEvents")
         functions = FunctionsConstruct(
             self, "Functions", table=data.table, index_arns=data.index_arns, typesense=typesense,
-            idempotency_table=idempotency.table,
+            idempotency_table=idempotency.table, event_bus=change_events.bus,
         )
+        change_events.consume(table=data.table, consumer=functions.events)
         api = ApiConstruct(
             self, "Api", route_group_functions=functions.route_groups, authorizer_function=functions.authorizer
         )
@@ -42,6 +45,8 @@ class CrmRecordsApiStack(Stack):
             indexer=functions.indexer,
             verifier=functions.verifier,
             indexing_failures=indexing.failures,
+            events=functions.events,
+            change_event_failures=change_events.failures,
         )
 
         CfnOutput(self, "ApiUrl", value=api.api.url, description="Base URL of the API (stage included)")
@@ -51,6 +56,10 @@ class CrmRecordsApiStack(Stack):
             description="Usage plan that each account's API key joins",
         )
         CfnOutput(self, "IndexingFailureQueueUrl", value=indexing.failures.queue_url)
+        CfnOutput(self, "ChangeEventFailureQueueUrl", value=change_events.failures.queue_url)
+        CfnOutput(self, "EventBusName", value=change_events.bus.event_bus_name,
+                  description="The event bus every record change is put on (source crm.records)")
+        CfnOutput(self, "EventBusArn", value=change_events.bus.event_bus_arn)
         CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn, description="Subscribe to get alarms")
         CfnOutput(self, "TypesenseApiKeySecretArn", value=functions.typesense_keys["admin"].secret_arn,
                   description="Secret holding the Typesense admin key (indexer)")

@@ -51,10 +51,13 @@ ROUTE_GROUP_HANDLERS: dict[str, str] = {
     "admin": "functions.admin.handler:handler",
     "search": "functions.search.handler:handler",
     "docs": "functions.docs.handler:handler",
+    "changes": "functions.changes.handler:handler",
 }
 AUTHORIZER_HANDLER = "functions.authorizer.handler:handler"
 # Fed by the table's stream, not by a route.
 INDEXER_HANDLER = "functions.indexer.handler:handler"
+# Fed by the table's stream too: records each change in the history and the change feed, and publishes it.
+EVENTS_HANDLER = "functions.events.handler:handler"
 # Run on a schedule: checks the search index against the table and repairs it.
 VERIFIER_HANDLER = "functions.verifier.handler:handler"
 # How long API Gateway (and the local gateway) reuse an authorizer result for a token. The result only
@@ -62,7 +65,7 @@ VERIFIER_HANDLER = "functions.verifier.handler:handler"
 # request, so a revocation or a change of rights takes effect at once.
 AUTHORIZER_CACHE_SECONDS = 60
 # Function timeouts (the CDK app and the local gateway): API functions answer well inside API
-# Gateway's 29 s integration limit; the indexer works within the same bound.
+# Gateway's 29 s integration limit; the stream consumers (indexer, events) work within the same bound.
 API_FUNCTION_TIMEOUT_SECONDS = 10
 INDEXER_TIMEOUT_SECONDS = 29
 # Lambda refuses a synchronous invocation whose event is larger than this (the caller gets 413).
@@ -146,6 +149,16 @@ ROUTES: tuple[Route, ...] = (
           ("q", "kanbanId", "status", "page", "pageSize", "customFieldId", "customFieldValue"), errors=_READ_ONE),
     Route("GET", "/crm/search/aggregations", "search", "getAggregations", "Get status counts", ("kanbanId",),
           errors=_READ_ONE),
+    Route("GET", "/crm/records/{recordId}/history", "changes", "getRecordHistory", "A record's history", _PAGE,
+          errors=_READ_ONE, description=(
+              "Every version of the record, newest first: what happened (created, updated, deleted, restored), "
+              "when, by whom and what changed. Also for records in the trash or purged; kept one year.")),
+    Route("GET", "/crm/changes", "changes", "listChanges", "The change feed", ("since", "kanbanId", "limit"),
+          errors=_READ_ONE, description=(
+              "Every record change of the account in the order it was recorded, from the cursor `since` (a "
+              "nextToken of an earlier answer; omitted: the oldest change kept, 30 days). nextToken is always "
+              "given, also when there is nothing new: poll with it. Following it, a client sees every change at "
+              "least once, and the changes of one record in version order. Members see only their kanbans.")),
     Route("GET", "/openapi.json", "docs", "getOpenApiDocument", "This OpenAPI document", errors=(500,),
           public=True),
     Route("GET", "/docs", "docs", "getDocsPage", "The API's documentation page", errors=(500,), public=True),

@@ -35,6 +35,10 @@ class Settings(BaseModel):
     typesense_api_key_secret_arn: str | None = Field(default=None, alias="TYPESENSE_API_KEY_SECRET_ARN")
     typesense_search_key: SecretStr | None = Field(default=None, alias="TYPESENSE_SEARCH_KEY")
     typesense_search_key_secret_arn: str | None = Field(default=None, alias="TYPESENSE_SEARCH_KEY_SECRET_ARN")
+    # The custom EventBridge bus every record change is put on (the events function); its endpoint is set
+    # only for a local bus (moto's server), deployed functions use the regional one.
+    event_bus_name: str | None = Field(default=None, alias="EVENT_BUS_NAME")
+    events_endpoint_url: str | None = Field(default=None, alias="EVENTS_ENDPOINT_URL")
     # Requests per account, for accounts without limits of their own (`crm-admin limits set`).
     rate_limit_per_minute: int = Field(default=120, alias="RATE_LIMIT_PER_MINUTE", ge=1)
     rate_limit_per_hour: int = Field(default=3000, alias="RATE_LIMIT_PER_HOUR", ge=1)

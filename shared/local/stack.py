@@ -1,8 +1,8 @@
 """`make run`: the whole local stack in one process tree.
 
-Embedded DynamoDB (moto server) with the shared table definition, a real Typesense server, the stream
-poller that feeds the indexer, the demo account, and the local API Gateway on http://127.0.0.1:3000
-in front of every route group's handler.
+Embedded DynamoDB (moto server, also serving the event bus) with the shared table definition, a real
+Typesense server, the stream pollers that feed the indexer and the events function, the demo account,
+and the local API Gateway on http://127.0.0.1:3000 in front of every route group's handler.
 """
 
 import json
@@ -19,9 +19,9 @@ from pydantic import BaseModel, Field
 
 from shared.local.dynamodb import EmbeddedDynamoDB
 from shared.local.gateway import LocalGateway
-from shared.local.stream_poller import StreamPoller
+from shared.local.stream_poller import SharedTrim, StreamPoller, is_record_or_trash_change
 from shared.local.typesense import LOCAL_TYPESENSE_API_KEY, TypesenseConnection, TypesenseServer, external_typesense
-from shared.routes import AUTHORIZER_CACHE_SECONDS, INDEXER_HANDLER
+from shared.routes import AUTHORIZER_CACHE_SECONDS, EVENTS_HANDLER, INDEXER_HANDLER
 
 
 class LocalStackSettings(BaseModel):
@@ -38,6 +38,7 @@ class LocalStackSettings(BaseModel):
     )
     table_name: str = Field(default="crm-local", alias="TABLE_NAME")
     idempotency_table_name: str = Field(default="crm-local-idempotency", alias="IDEMPOTENCY_TABLE_NAME")
+    event_bus_name: str = Field(default="crm-local-events", alias="EVENT_BUS_NAME")
 
 
 def _function_environment(settings: LocalStackSettings, endpoint_url: str, typesense: TypesenseConnection,
@@ -47,6 +48,9 @@ def _function_environment(settings: LocalStackSettings, endpoint_url: str, types
         "TABLE_NAME": settings.table_name,
         "IDEMPOTENCY_TABLE_NAME": settings.idempotency_table_name,
         "DYNAMODB_ENDPOINT_URL": endpoint_url,
+        # moto's server is the local EventBridge too.
+        "EVENTS_ENDPOINT_URL": endpoint_url,
+        "EVENT_BUS_NAME": settings.event_bus_name,
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "local",
@@ -110,12 +114,14 @@ def main() -> None:
                                                 typesense.create_search_key()))
 
         # Imported after the environment is set: these read the settings on first use.
+        from shared.eventbus import events_client
         from shared.local.seed import seed_demo_account
         from shared.repository.table import create_idempotency_table, create_table, dynamodb_client
         from shared.search.index import index_writer
 
         create_table(dynamodb_client(), settings.table_name)
         create_idempotency_table(dynamodb_client(), settings.idempotency_table_name)
+        events_client().create_event_bus(Name=settings.event_bus_name)
         if external:
             index_writer().drop()
         index_writer().ensure_ready()
@@ -124,10 +130,17 @@ def main() -> None:
                                max_workers=settings.max_workers)
         gateway.warm_up()
         stream_arn = dynamodb_client().describe_table(TableName=settings.table_name)["Table"]["LatestStreamArn"]
-        poller = StreamPoller(_streams_client(dynamodb.endpoint_url), stream_arn,
-                              lambda event: gateway.invoke(INDEXER_HANDLER, event),
-                              lambda shard_id, sequence: dynamodb.trim_stream(stream_arn, shard_id, sequence))
-        threading.Thread(target=poller.run, args=(stop_polling,), name="stream-poller", daemon=True).start()
+        # Two event source mappings on the stream, each with its own position and filter; the stream forgets a
+        # change once both have it.
+        trim = SharedTrim(["indexer", "events"],
+                          lambda shard_id, sequence: dynamodb.trim_stream(stream_arn, shard_id, sequence))
+        indexer = StreamPoller(_streams_client(dynamodb.endpoint_url), stream_arn,
+                               lambda event: gateway.invoke(INDEXER_HANDLER, event), trim.consumed("indexer"))
+        recorder = StreamPoller(_streams_client(dynamodb.endpoint_url), stream_arn,
+                                lambda event: gateway.invoke(EVENTS_HANDLER, event), trim.consumed("events"),
+                                accepts=is_record_or_trash_change)
+        threading.Thread(target=indexer.run, args=(stop_polling,), name="stream-poller", daemon=True).start()
+        threading.Thread(target=recorder.run, args=(stop_polling,), name="events-poller", daemon=True).start()
         if bundled:
             threading.Thread(target=bundled.supervise, args=(stop_polling, _repair_index), name="typesense-supervisor",
                              daemon=True).start()

@@ -1,7 +1,8 @@
-"""Reads the table's DynamoDB stream and invokes the indexer with events of Lambda's shape, the way
-Lambda's event source mapping does: in order per shard, only the changes its event filter lets through
-(record items), and when the indexer reports failed items, again from the first failed one (with a
-growing pause) until it succeeds."""
+"""Reads the table's DynamoDB stream and invokes a function (the indexer, the events function) with
+events of Lambda's shape, the way Lambda's event source mapping does: in order per shard, only the
+changes its event filter lets through (record items; for the events function also trash items), and
+when the function reports failed items, again from the first failed one (with a growing pause) until
+it succeeds."""
 
 import logging
 import threading
@@ -9,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from shared.repository.keys import PARTITION_PREFIXES, RECORD_SK
+from shared.repository.keys import PARTITION_PREFIXES, RECORD_SK, TRASH_SK
 from shared.repository.table import PK, SK
 
 log = logging.getLogger("stream")
@@ -23,16 +24,26 @@ def is_record_change(record: dict[str, Any]) -> bool:
             and keys.get(PK, {}).get("S", "").startswith(PARTITION_PREFIXES["record"]))
 
 
+def is_record_or_trash_change(record: dict[str, Any]) -> bool:
+    """What the events function's filter passes: changes of record items and of trash items."""
+    keys = record["dynamodb"]["Keys"]
+    return (keys.get(SK, {}).get("S") in (RECORD_SK, TRASH_SK)
+            and keys.get(PK, {}).get("S", "").startswith(PARTITION_PREFIXES["record"]))
+
+
 class StreamPoller:
     """`on_consumed(shard_id, sequence_number)`, if given, learns that every change of the shard up to
-    that sequence number has been delivered or filtered out, so the stream may forget it."""
+    that sequence number has been delivered or filtered out, so the stream may forget it. `accepts` is
+    the event filter of the function it feeds (by default the indexer's)."""
 
     def __init__(self, streams_client: Any, stream_arn: str, invoke: Callable[[dict[str, Any]], dict[str, Any]],
-                 on_consumed: Callable[[str, str], None] | None = None):
+                 on_consumed: Callable[[str, str], None] | None = None,
+                 accepts: Callable[[dict[str, Any]], bool] = is_record_change):
         self._client = streams_client
         self._arn = stream_arn
         self._invoke = invoke
         self._on_consumed = on_consumed
+        self._accepts = accepts
         self._last_sequence: dict[str, str] = {}
         self._pending: dict[str, list[dict[str, Any]]] = {}
 
@@ -56,7 +67,7 @@ class StreamPoller:
         records = self._client.get_records(ShardIterator=iterator["ShardIterator"], Limit=BATCH_SIZE)["Records"]
         if records:
             self._last_sequence[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
-        passed = [self._event_record(r) for r in records if is_record_change(r)]
+        passed = [self._event_record(r) for r in records if self._accepts(r)]
         self._pending.setdefault(shard_id, []).extend(passed)
         return len(records) - len(passed)
 
@@ -88,7 +99,7 @@ class StreamPoller:
             elif done:
                 self._consumed(shard_id, sequences[done - 1])
             if failed:
-                raise RuntimeError(f"the indexer failed {len(failed)} of {len(batch)} changes; retrying")
+                raise RuntimeError(f"the function failed {len(failed)} of {len(batch)} changes; retrying")
         return progress
 
     def drain(self, attempts: int = 50) -> int:
@@ -113,3 +124,25 @@ class StreamPoller:
                 log.warning("%s (next try in %.1fs)", error, pause)
                 stop.wait(pause)
                 pause = min(pause * 2, 5.0)
+
+
+class SharedTrim:
+    """Several pollers on one stream (each function's own event source mapping): the stream may forget
+    a change only once every poller has consumed it. `consumed(name)` is a poller's on_consumed."""
+
+    def __init__(self, names: list[str], trim: Callable[[str, str], None]):
+        self._positions: dict[str, dict[str, int]] = {name: {} for name in names}
+        self._trim = trim
+        self._lock = threading.Lock()
+
+    def consumed(self, name: str) -> Callable[[str, str], None]:
+        def on_consumed(shard_id: str, sequence_number: str) -> None:
+            with self._lock:
+                self._positions[name][shard_id] = int(sequence_number)
+                through = [positions.get(shard_id) for positions in self._positions.values()]
+                if any(p is None for p in through):
+                    return
+                lowest = min(p for p in through if p is not None)
+            self._trim(shard_id, str(lowest))
+
+        return on_consumed

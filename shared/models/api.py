@@ -609,3 +609,52 @@ class TokenPage(ResponseModel):
 class RevokedTokenResponse(ResponseModel):
     message: str = "API token revoked successfully"
     token: TokenResponse
+
+
+# --- history and change feed -----------------------------------------------------------------------
+
+ChangeActionField = Literal["created", "updated", "deleted", "restored"]
+_CHANGES_DESCRIPTION = (
+    'What changed, {"<attribute>": {"from": ..., "to": ...}}: title, status, assignedUserIds and '
+    "customFields.<fieldId>; for created every attribute set (from null), for deleted and restored {}"
+)
+
+
+class HistoryEntryResponse(ResponseModel):
+    version: int
+    action: ChangeActionField
+    at: int = Field(description="When the change happened (unix time in milliseconds)")
+    by: str = Field(description="The user who made it")
+    changes: dict[str, Any] = Field(description=_CHANGES_DESCRIPTION)
+
+
+class HistoryPage(ResponseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [
+        {"version": 2, "action": "updated", "at": 1704153600000, "by": "user_abc",
+         "changes": {"status": {"from": "new", "to": "contacted"}}},
+        {"version": 1, "action": "created", "at": 1704067200000, "by": "user_abc",
+         "changes": {"title": {"from": None, "to": "John Doe - New Lead"}, "status": {"from": None, "to": "new"}}},
+    ], "nextToken": None}]})
+
+    items: list[HistoryEntryResponse] = Field(description="Newest first")
+    nextToken: str | None = Field(description="Pass it back for the next page; null on the last page")
+
+
+class FeedEntryResponse(ResponseModel):
+    recordId: str
+    kanbanId: str
+    action: ChangeActionField
+    version: int
+    at: int = Field(description="When the change happened (unix time in milliseconds)")
+    record: RecordResponse | None = Field(description="The record after the change; null when it was deleted")
+
+
+class ChangeFeedResponse(ResponseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [
+        {"recordId": "record_1704067200000_abc123", "kanbanId": "kanban_123", "action": "updated", "version": 2,
+         "at": 1704153600000, "record": _RECORD_EXAMPLE},
+    ], "nextToken": "eyJhZnRlciI6MTJ9.c2lnbmF0dXJl"}]})
+
+    items: list[FeedEntryResponse] = Field(description="In the order the changes were recorded")
+    nextToken: str = Field(description="The cursor after these changes (where the client is when there are none): "
+                                       "pass it as since to get what follows")

@@ -192,3 +192,58 @@ class StatusCount(Domain):
 
 class StatusAggregation(Domain):
     status: tuple[StatusCount, ...]
+
+
+# --- changes: history, change feed, events ---------------------------------------------------------
+
+ChangeAction = Literal["created", "updated", "deleted", "restored"]
+
+
+class RecordChange(Domain):
+    """One change of a record, read from the table's stream: what happened, at which version, when and
+    by whom, what changed (`{"title": {"from": ..., "to": ...}, "customFields.<id>": {...}}`), and
+    the record after it (for a deletion: the record as it was deleted)."""
+
+    account_id: str
+    record_id: str
+    kanban_id: str
+    action: ChangeAction
+    version: int
+    at: int
+    by: str
+    changes: dict[str, Any]
+    record: Record
+    status_changed: bool = False
+    """An update that moved the record to another status (also published as record.status_changed)."""
+
+
+class HistoryEntry(Domain):
+    """One version of a record in its history."""
+
+    record_id: str
+    kanban_id: str
+    version: int
+    action: ChangeAction
+    at: int
+    by: str
+    changes: dict[str, Any]
+
+
+class FeedEntry(Domain):
+    """One change in an account's change feed, at its sequence number."""
+
+    sequence: int
+    record_id: str
+    kanban_id: str
+    action: ChangeAction
+    version: int
+    at: int
+    recorded_at: int
+    """When the change entered the feed (ms): a gap before a recent entry may be a write still committing."""
+    record: Record | None
+    """The record after the change; None for a deletion."""
+
+
+class ChangeFeedPage(Domain):
+    items: tuple[FeedEntry, ...]
+    next_token: str

@@ -157,11 +157,13 @@ def query(
     index: str | None = None,
     partition_attribute: str = PK,
     sort_prefix: str | None = None,
+    sort_after: str | None = None,
     limit: int | None = None,
     start_key: dict[str, Any] | None = None,
     newest_first: bool = False,
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """One Query call: (items, LastEvaluatedKey as plain values, or None at the end)."""
+    """One Query call: (items, LastEvaluatedKey as plain values, or None at the end). `sort_prefix`
+    keeps the sort keys that begin with it, `sort_after` those greater than it."""
     params: dict[str, Any] = {
         "TableName": table_name(),
         "KeyConditionExpression": "#p = :p",
@@ -173,6 +175,10 @@ def query(
         params["KeyConditionExpression"] += " AND begins_with(#s, :s)"
         params["ExpressionAttributeNames"]["#s"] = SK
         params["ExpressionAttributeValues"][":s"] = {"S": sort_prefix}
+    elif sort_after is not None:
+        params["KeyConditionExpression"] += " AND #s > :s"
+        params["ExpressionAttributeNames"]["#s"] = SK
+        params["ExpressionAttributeValues"][":s"] = {"S": sort_after}
     if index:
         params["IndexName"] = index
     else:

@@ -19,6 +19,9 @@ PARTITION_PREFIXES = {
     "rate": "RATE#",  # request counters of the rate limiter
     # REPAIR#<account>: changes the search engine refused, to repair; REPAIRS: the index verifier's resume point
     "repair": "REPAIR",
+    "history": "HISTORY#",  # HISTORY#<account>#<record>: a record's history, one entry per version
+    "feed": "FEED#",  # FEED#<account>: the account's change feed, one entry per sequence number
+    "feedseq": "FEEDSEQ#",  # FEEDSEQ#<account>: the last sequence number of the account's feed
 }
 
 
@@ -33,7 +36,8 @@ USER_PREFIX = "USER#"
 KANBAN_PREFIX = "KANBAN#"
 TOKEN_SK = "TOKEN"
 RECORD_SK = "RECORD"
-# A deleted record in the trash, in the record's own partition (with its TRASH_ASSIGNMENT_PREFIX entries).
+# A deleted record in the trash, in the record's own partition (with its TRASH_ASSIGNMENT_PREFIX entries;
+# it carries deletedAt and deletedBy).
 TRASH_SK = "TRASH"
 CHANNEL_SK = "CHANNEL"
 UNIQUE_SK = "UNIQUE"
@@ -190,3 +194,26 @@ def refused_changes_pk(account_id: str) -> str:
 
 
 VERIFIER_CURSOR_KEY = ("REPAIRS", "CURSOR")
+
+
+def history_key(account_id: str, record_id: str, version: int) -> tuple[str, str]:
+    """One version of a record in its history (kept after the record is deleted or purged)."""
+    return history_pk(account_id, record_id), f"{version:010d}"
+
+
+def history_pk(account_id: str, record_id: str) -> str:
+    return f"HISTORY#{account_id}#{record_id}"
+
+
+def feed_pk(account_id: str) -> str:
+    return f"FEED#{account_id}"
+
+
+def feed_sk(sequence: int) -> str:
+    """Sequence numbers sort as text: zero-padded."""
+    return f"{sequence:016d}"
+
+
+def feed_sequence_key(account_id: str) -> tuple[str, str]:
+    """The account's feed counter: the sequence number of its last feed entry."""
+    return f"FEEDSEQ#{account_id}", "SEQ"

@@ -547,6 +547,15 @@ def account_records(
             return
 
 
+def record_partition_item(image: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An item of a record's partition (the record, its trash item, its entries) from a stream image
+    (DynamoDB JSON); None for other items."""
+    if not image:
+        return None
+    item = dynamo.deserialize(image)
+    return item if str(item.get("PK", "")).startswith(keys.PARTITION_PREFIXES["record"]) else None
+
+
 def record_from_stream_image(image: dict[str, Any]) -> tuple[Record, list[str]] | None:
     """The record and its search values in a stream image (DynamoDB JSON), or None for other items."""
     item = dynamo.deserialize(image)

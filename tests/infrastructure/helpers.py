@@ -121,6 +121,7 @@ _KINDS = {
     "AWS::SNS::Topic": "topic",
     "AWS::KMS::Key": "key",
     "AWS::S3::Bucket": "bucket",
+    "AWS::Events::EventBus": "bus",
 }
 
 

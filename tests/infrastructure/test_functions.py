@@ -1,5 +1,5 @@
-"""One function per route group plus the authorizer, the indexer and the index verifier, sharing one
-asset and one set of defaults, each allowed only the partitions it works on.
+"""One function per route group plus the authorizer, the indexer, the events function and the index
+verifier, sharing one asset and one set of defaults, each allowed only the partitions it works on.
 
 What each function may do is written out below as literal data, read from nothing in infra/: a grant
 widened in the construct (the admin function writing records, say) fails
@@ -9,7 +9,7 @@ test_each_function_is_granted_exactly_its_literal_access until this file says so
 import pytest
 
 from infra.functions_construct import access_for, lambda_handler
-from shared.routes import AUTHORIZER_HANDLER, INDEXER_HANDLER, ROUTE_GROUP_HANDLERS, VERIFIER_HANDLER
+from shared.routes import AUTHORIZER_HANDLER, EVENTS_HANDLER, INDEXER_HANDLER, ROUTE_GROUP_HANDLERS, VERIFIER_HANDLER
 
 from .helpers import (
     data_table,
@@ -69,6 +69,11 @@ EXPECTED_GRANTS = {
         on("table", "ACCOUNT*", "COUNTS#*", "RATE#*", "RECORD#*", "TOKEN#*"): READ,
         on("table", "RATE#*"): WRITE,
     },
+    "changes": {
+        **EVERY_FUNCTION, **PAGINATION_SECRET, **IDEMPOTENCY,
+        on("table", "ACCOUNT*", "FEED#*", "HISTORY#*", "RATE#*", "TOKEN#*"): READ,
+        on("table", "RATE#*"): WRITE,
+    },
     # The API's documentation, served without a token: no data, no secret, no idempotency table.
     "docs": {
         **EVERY_FUNCTION,
@@ -84,6 +89,17 @@ EXPECTED_GRANTS = {
         on("table stream"): {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"},
         on("table", "REPAIR*"): READ | WRITE,
         on("queue SearchIndexingIndexingFailures"): {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
+    },
+    # The stream's images are all it reads of records: it writes history, feed entries and the feed's counter,
+    # and puts events on the bus (nowhere else).
+    "events": {
+        on("own log group"): {"logs:CreateLogStream", "logs:PutLogEvents"},
+        on("*"): {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams"},
+        on("table stream"): {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"},
+        on("table", "FEED#*", "FEEDSEQ#*", "HISTORY#*"): READ | WRITE,
+        on("queue ChangeEventsChangeEventsFailures"): {"sqs:SendMessage", "sqs:GetQueueAttributes",
+                                                       "sqs:GetQueueUrl"},
+        on("bus ChangeEventsBus"): {"events:PutEvents"},
     },
     "verifier": {
         **EVERY_FUNCTION, **INDEX_QUERIES,
@@ -105,9 +121,9 @@ def _differences(expected, actual) -> list[str]:
     return lines
 
 
-def test_one_function_per_route_group_plus_authorizer_indexer_and_verifier(cfn):
+def test_one_function_per_route_group_plus_authorizer_stream_consumers_and_verifier(cfn):
     expected = {lambda_handler(h) for h in (*ROUTE_GROUP_HANDLERS.values(), AUTHORIZER_HANDLER, INDEXER_HANDLER,
-                                            VERIFIER_HANDLER)}
+                                            EVENTS_HANDLER, VERIFIER_HANDLER)}
 
     assert set(function_ids_by_handler(cfn)) == expected
 

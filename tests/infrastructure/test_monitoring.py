@@ -1,6 +1,6 @@
 """Alarms on API 5xx, throttles of every function, indexing errors, failures, stream lag and index drift."""
 
-from shared.routes import INDEXER_HANDLER, VERIFIER_HANDLER
+from shared.routes import EVENTS_HANDLER, INDEXER_HANDLER, VERIFIER_HANDLER
 
 from .helpers import function_id, only, resources
 
@@ -29,19 +29,21 @@ def test_every_function_has_a_throttles_alarm(cfn):
         assert [{"Ref": logical_id}] in throttled
 
 
-def test_api_5xx_indexer_errors_failures_and_iterator_age_are_watched(cfn):
-    indexer = {"Ref": function_id(cfn, INDEXER_HANDLER)}
-    queue_id, _ = only(cfn, "AWS::SQS::Queue")
+def test_api_5xx_stream_consumer_errors_failures_and_iterator_age_are_watched(cfn):
     by_metric = {}
     for alarm in _alarms(cfn):
         by_metric.setdefault(alarm["Properties"]["MetricName"], []).append(alarm["Properties"])
-
     assert by_metric["5XXError"][0]["Namespace"] == "AWS/ApiGateway"
-    assert any(indexer in [d["Value"] for d in a["Dimensions"]] for a in by_metric["Errors"])
-    assert by_metric["IteratorAge"][0]["Dimensions"][0]["Value"] == indexer
-    assert by_metric["ApproximateNumberOfMessagesVisible"][0]["Dimensions"][0]["Value"] == {
-        "Fn::GetAtt": [queue_id, "QueueName"]
-    }
+
+    # Both stream consumers: the indexer with its failure queue, the events function with its own.
+    for handler, queue_prefix in ((INDEXER_HANDLER, "SearchIndexing"), (EVENTS_HANDLER, "ChangeEvents")):
+        function = {"Ref": function_id(cfn, handler)}
+        (queue_id,) = [k for k in resources(cfn, "AWS::SQS::Queue") if k.startswith(queue_prefix)]
+        assert any(function in [d["Value"] for d in a["Dimensions"]] for a in by_metric["Errors"]), handler
+        assert [a["Threshold"] for a in by_metric["IteratorAge"] if a["Dimensions"][0]["Value"] == function] == [
+            300_000], handler
+        assert any(a["Dimensions"][0]["Value"] == {"Fn::GetAtt": [queue_id, "QueueName"]}
+                   for a in by_metric["ApproximateNumberOfMessagesVisible"]), handler
 
 
 def test_index_drift_found_by_the_verifier_and_its_failures_raise_alarms(cfn):

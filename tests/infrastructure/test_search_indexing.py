@@ -8,10 +8,22 @@ from shared.routes import INDEXER_HANDLER, VERIFIER_HANDLER
 from .helpers import data_table, function_id, only, resources
 
 
+def indexing_queue(cfn):
+    (found,) = [(k, q) for k, q in resources(cfn, "AWS::SQS::Queue").items() if k.startswith("SearchIndexing")]
+    return found
+
+
+def mapping_of(cfn, entry_point):
+    function = {"Ref": function_id(cfn, entry_point)}
+    (mapping,) = [m for m in resources(cfn, "AWS::Lambda::EventSourceMapping").values()
+                  if m["Properties"]["FunctionName"] == function]
+    return mapping
+
+
 def test_stream_event_source_gives_up_on_bad_records_safely(cfn):
     table_id, _ = data_table(cfn)
-    queue_id, _ = only(cfn, "AWS::SQS::Queue")
-    _, mapping = only(cfn, "AWS::Lambda::EventSourceMapping")
+    queue_id, _ = indexing_queue(cfn)
+    mapping = mapping_of(cfn, INDEXER_HANDLER)
     properties = mapping["Properties"]
 
     assert properties["EventSourceArn"] == {"Fn::GetAtt": [table_id, "StreamArn"]}
@@ -30,7 +42,7 @@ def test_stream_event_source_gives_up_on_bad_records_safely(cfn):
 
 
 def test_failure_queue_is_encrypted_and_keeps_messages_two_weeks(cfn):
-    _, queue = only(cfn, "AWS::SQS::Queue")
+    _, queue = indexing_queue(cfn)
 
     assert queue["Properties"]["SqsManagedSseEnabled"] is True
     assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600

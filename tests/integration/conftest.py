@@ -10,12 +10,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from shared.eventbus import events_client
 from shared.local.gateway import ApiGatewayEmulator, GatewayResponse, invoke_handler
-from shared.local.stream_poller import StreamPoller
+from shared.local.stream_poller import StreamPoller, is_record_or_trash_change
 from shared.local.typesense import TypesenseConnection, TypesenseServer, external_typesense, free_port
 from shared.logic.admin import bootstrap_account
 from shared.repository.table import create_idempotency_table, create_table, dynamodb_client
-from shared.routes import INDEXER_HANDLER
+from shared.routes import EVENTS_HANDLER, INDEXER_HANDLER
 from shared.search.index import index_writer, search_reader
 from shared.settings import get_settings
 
@@ -178,5 +179,38 @@ def stream_of(table: str) -> StreamPoller:
 @pytest.fixture
 def stream(table, search_settings) -> StreamPoller:
     poller = stream_of(table)
+    poller.drain()
+    return poller
+
+
+# --- record changes: history, change feed, events ----------------------------------------------------
+
+EVENT_BUS = "crm-test-events"
+
+
+@pytest.fixture
+def event_bus(table, monkeypatch) -> str:
+    """The custom bus (moto's EventBridge) the events function puts changes on."""
+    monkeypatch.setenv("EVENT_BUS_NAME", EVENT_BUS)
+    get_settings.cache_clear()
+    events_client.cache_clear()
+    boto3.client("events").create_event_bus(Name=EVENT_BUS)
+    yield EVENT_BUS
+    events_client.cache_clear()
+
+
+def events_stream_of(table: str, invoke=None) -> StreamPoller:
+    """The table's stream feeding the real events handler (its own position and filter, as its own event
+    source mapping has); call .drain() to record what was written."""
+    client = boto3.client("dynamodb")
+    arn = client.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    return StreamPoller(boto3.client("dynamodbstreams"), arn,
+                        invoke or (lambda event: invoke_handler(EVENTS_HANDLER, event)),
+                        accepts=is_record_or_trash_change)
+
+
+@pytest.fixture
+def changes_stream(table, event_bus) -> StreamPoller:
+    poller = events_stream_of(table)
     poller.drain()
     return poller

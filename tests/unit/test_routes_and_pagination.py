@@ -5,6 +5,7 @@ import itertools
 import pytest
 
 from functions.admin.handler import app as admin_app
+from functions.changes.handler import app as changes_app
 from functions.kanbans.handler import app as kanbans_app
 from functions.meta.handler import app as meta_app
 from functions.records.handler import app as records_app
@@ -15,7 +16,8 @@ from shared.logic.kanbans import slugify
 from shared.pagination import decode_token, encode_token
 from shared.repository import keys
 
-APPS = {"kanbans": kanbans_app, "records": records_app, "meta": meta_app, "admin": admin_app, "search": search_app}
+APPS = {"kanbans": kanbans_app, "records": records_app, "meta": meta_app, "admin": admin_app, "search": search_app,
+        "changes": changes_app}
 
 
 def test_match_prefers_literal_paths_and_reports_allowed_methods():
