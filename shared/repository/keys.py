@@ -19,6 +19,9 @@ PARTITION_PREFIXES = {
     "rate": "RATE#",  # request counters of the rate limiter
     # REPAIR#<account>: changes the search engine refused, to repair; REPAIRS: the index verifier's resume point
     "repair": "REPAIR",
+    "webhook": "WEBHOOK#",  # WEBHOOK#<account>: the account's webhooks
+    # DELIVERY#<account>#<webhook>: one webhook's deliveries (newest first) and its event-id locks
+    "delivery": "DELIVERY#",
 }
 
 
@@ -167,3 +170,29 @@ def refused_changes_pk(account_id: str) -> str:
 
 
 VERIFIER_CURSOR_KEY = ("REPAIRS", "CURSOR")
+
+
+WEBHOOK_PREFIX = "WEBHOOK#"
+DELIVERY_PREFIX = "DELIVERY#"
+
+
+def webhooks_pk(account_id: str) -> str:
+    return f"WEBHOOK#{account_id}"
+
+
+def webhook_sk(webhook_id: str) -> str:
+    return f"{WEBHOOK_PREFIX}{webhook_id}"
+
+
+def deliveries_pk(account_id: str, webhook_id: str) -> str:
+    return f"DELIVERY#{account_id}#{webhook_id}"
+
+
+def delivery_sk(delivery_id: str) -> str:
+    """Delivery ids are delivery_<ms>_<random>, so the sort key orders deliveries by creation time."""
+    return f"{DELIVERY_PREFIX}{delivery_id}"
+
+
+def delivery_event_sk(event_id: str) -> str:
+    """The lock that keeps one delivery per (webhook, event id), whatever retries the event's producer makes."""
+    return f"EVENT#{_inline(event_id)}"
