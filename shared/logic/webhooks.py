@@ -29,8 +29,9 @@ DEACTIVATE_AFTER_FAILURES = 100
 # A claimed attempt that recorded nothing for this long was cut short (the worker died); the queue's
 # redelivery of its message may make it again.
 ABANDONED_CLAIM_MS = 120_000
-# A message due within this much is sent now rather than delayed again.
-DUE_SLACK_MS = 1000
+# A message due within this much is sent now rather than delayed again (SQS delays by whole seconds,
+# rounded up, so a message arrives at its due time or after).
+DUE_SLACK_MS = 250
 
 
 def _settings() -> settings_module.Settings:
@@ -250,7 +251,7 @@ def process_message(message: dict[str, Any], now: int | None = None) -> str:
         return "failed"
     # The next message first: if recording the outcome fails, this message comes again and finds the
     # attempt claimed, and the next one still arrives.
-    delivery_queue.send([(_message(delivery, delivery.attempts, next_at), pause_ms // 1000)])
+    delivery_queue.send([(_message(delivery, delivery.attempts, next_at), (pause_ms + 999) // 1000)])
     store.finish_attempt(delivery, status="pending", status_code=outcome.status_code, error=outcome.error,
                          next_attempt_at=next_at, at_ms=at)
     return "retrying"
