@@ -10,6 +10,7 @@ from infra.idempotency_construct import IdempotencyConstruct
 from infra.monitoring_construct import MonitoringConstruct
 from infra.search_indexing_construct import SearchIndexingConstruct
 from infra.typesense_config import NODES_CONTEXT_KEY, TypesenseConfig
+from infra.webhooks_construct import WebhookQueuesConstruct
 
 
 class CrmRecordsApiStack(Stack):
@@ -24,10 +25,12 @@ class CrmRecordsApiStack(Stack):
 
         data = DataConstruct(self, "Data")
         idempotency = IdempotencyConstruct(self, "Idempotency")
+        webhooks = WebhookQueuesConstruct(self, "Webhooks")
         functions = FunctionsConstruct(
             self, "Functions", table=data.table, index_arns=data.index_arns, typesense=typesense,
-            idempotency_table=idempotency.table,
+            idempotency_table=idempotency.table, webhook_queue=webhooks.deliveries,
         )
+        webhooks.feed(functions.deliveries)
         api = ApiConstruct(
             self, "Api", route_group_functions=functions.route_groups, authorizer_function=functions.authorizer
         )
@@ -42,6 +45,9 @@ class CrmRecordsApiStack(Stack):
             indexer=functions.indexer,
             verifier=functions.verifier,
             indexing_failures=indexing.failures,
+            deliveries=functions.deliveries,
+            delivery_queue=webhooks.deliveries,
+            delivery_dead_letters=webhooks.dead_letters,
         )
 
         CfnOutput(self, "ApiUrl", value=api.api.url, description="Base URL of the API (stage included)")
@@ -51,6 +57,8 @@ class CrmRecordsApiStack(Stack):
             description="Usage plan that each account's API key joins",
         )
         CfnOutput(self, "IndexingFailureQueueUrl", value=indexing.failures.queue_url)
+        CfnOutput(self, "WebhookDeadLetterQueueUrl", value=webhooks.dead_letters.queue_url,
+                  description="Webhook delivery messages the worker failed on repeatedly")
         CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn, description="Subscribe to get alarms")
         CfnOutput(self, "TypesenseApiKeySecretArn", value=functions.typesense_keys["admin"].secret_arn,
                   description="Secret holding the Typesense admin key (indexer)")

@@ -1,8 +1,11 @@
-"""Alarms on API 5xx, throttles of every function, indexing errors, failures, stream lag and index drift."""
+"""Alarms on API 5xx, throttles of every function, indexing errors, failures, stream lag, index drift and
+webhook deliveries (dead letters, worker errors, messages waiting)."""
 
-from shared.routes import INDEXER_HANDLER, VERIFIER_HANDLER
+import json
 
-from .helpers import function_id, only, resources
+from shared.routes import DELIVERIES_HANDLER, INDEXER_HANDLER, VERIFIER_HANDLER
+
+from .helpers import function_id, named, only, resources
 
 
 def _alarms(cfn):
@@ -31,7 +34,7 @@ def test_every_function_has_a_throttles_alarm(cfn):
 
 def test_api_5xx_indexer_errors_failures_and_iterator_age_are_watched(cfn):
     indexer = {"Ref": function_id(cfn, INDEXER_HANDLER)}
-    queue_id, _ = only(cfn, "AWS::SQS::Queue")
+    queue_id, _ = named(cfn, "AWS::SQS::Queue", "SearchIndexingIndexingFailures")
     by_metric = {}
     for alarm in _alarms(cfn):
         by_metric.setdefault(alarm["Properties"]["MetricName"], []).append(alarm["Properties"])
@@ -39,9 +42,8 @@ def test_api_5xx_indexer_errors_failures_and_iterator_age_are_watched(cfn):
     assert by_metric["5XXError"][0]["Namespace"] == "AWS/ApiGateway"
     assert any(indexer in [d["Value"] for d in a["Dimensions"]] for a in by_metric["Errors"])
     assert by_metric["IteratorAge"][0]["Dimensions"][0]["Value"] == indexer
-    assert by_metric["ApproximateNumberOfMessagesVisible"][0]["Dimensions"][0]["Value"] == {
-        "Fn::GetAtt": [queue_id, "QueueName"]
-    }
+    assert {"Fn::GetAtt": [queue_id, "QueueName"]} in [
+        a["Dimensions"][0]["Value"] for a in by_metric["ApproximateNumberOfMessagesVisible"]]
 
 
 def test_index_drift_found_by_the_verifier_and_its_failures_raise_alarms(cfn):
@@ -60,3 +62,29 @@ def test_index_drift_found_by_the_verifier_and_its_failures_raise_alarms(cfn):
     }
     assert any(a["MetricName"] == "Errors" and a["Dimensions"] == [{"Name": "FunctionName", "Value": verifier}]
                for a in alarms)
+
+
+def test_webhook_dead_letters_worker_errors_and_waiting_deliveries_raise_alarms(cfn):
+    deliveries = {"Ref": function_id(cfn, DELIVERIES_HANDLER)}
+    dead_letters, _ = named(cfn, "AWS::SQS::Queue", "WebhooksDeliveriesDeadLetters")
+    queue = [k for k in resources(cfn, "AWS::SQS::Queue") if k.startswith("WebhooksDeliveries")
+             and not k.startswith("WebhooksDeliveriesDeadLetters")]
+    watched = {(a["Properties"]["MetricName"], json.dumps(a["Properties"]["Dimensions"], sort_keys=True)):
+               {k: a["Properties"][k] for k in ("Namespace", "Statistic", "Period", "Threshold",
+                                                  "ComparisonOperator", "TreatMissingData")}
+               for a in _alarms(cfn)}
+
+    def key(metric, name, value):
+        return metric, json.dumps([{"Name": name, "Value": value}], sort_keys=True)
+
+    assert watched[key("ApproximateNumberOfMessagesVisible", "QueueName",
+                       {"Fn::GetAtt": [dead_letters, "QueueName"]})] == {
+        "Namespace": "AWS/SQS", "Statistic": "Maximum", "Period": 300, "Threshold": 1,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold", "TreatMissingData": "notBreaching"}
+    assert watched[key("Errors", "FunctionName", deliveries)] == {
+        "Namespace": "AWS/Lambda", "Statistic": "Sum", "Period": 300, "Threshold": 1,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold", "TreatMissingData": "notBreaching"}
+    assert len(queue) == 1
+    assert watched[key("ApproximateAgeOfOldestMessage", "QueueName", {"Fn::GetAtt": [queue[0], "QueueName"]})] == {
+        "Namespace": "AWS/SQS", "Statistic": "Maximum", "Period": 300, "Threshold": 1800,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold", "TreatMissingData": "notBreaching"}

@@ -5,13 +5,14 @@ import json
 
 from shared.routes import INDEXER_HANDLER, VERIFIER_HANDLER
 
-from .helpers import data_table, function_id, only, resources
+from .helpers import data_table, function_id, named, only, resources
 
 
 def test_stream_event_source_gives_up_on_bad_records_safely(cfn):
     table_id, _ = data_table(cfn)
-    queue_id, _ = only(cfn, "AWS::SQS::Queue")
-    _, mapping = only(cfn, "AWS::Lambda::EventSourceMapping")
+    queue_id, _ = named(cfn, "AWS::SQS::Queue", "SearchIndexingIndexingFailures")
+    [mapping] = [m for m in resources(cfn, "AWS::Lambda::EventSourceMapping").values()
+                 if m["Properties"]["FunctionName"] == {"Ref": function_id(cfn, INDEXER_HANDLER)}]
     properties = mapping["Properties"]
 
     assert properties["EventSourceArn"] == {"Fn::GetAtt": [table_id, "StreamArn"]}
@@ -30,7 +31,7 @@ def test_stream_event_source_gives_up_on_bad_records_safely(cfn):
 
 
 def test_failure_queue_is_encrypted_and_keeps_messages_two_weeks(cfn):
-    _, queue = only(cfn, "AWS::SQS::Queue")
+    _, queue = named(cfn, "AWS::SQS::Queue", "SearchIndexingIndexingFailures")
 
     assert queue["Properties"]["SqsManagedSseEnabled"] is True
     assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
