@@ -1,6 +1,7 @@
 """Webhooks (one partition per account) and their deliveries (one partition per webhook, newest first,
 each with the lock that keeps one delivery per event id)."""
 
+import zlib
 from typing import Any
 
 from shared.errors import Conflict, NotFound
@@ -15,6 +16,9 @@ class _EventAlreadyDelivered(Conflict):
 
 # Deliveries (and their event-id locks) are kept this long, then removed by TTL.
 DELIVERY_RETENTION_SECONDS = 30 * 24 * 3600
+# Event bodies larger than this are stored compressed: an event carries a record and its changes, and
+# a delivery item (like any item) holds at most 400 KB.
+COMPRESS_BODY_BYTES = 16 * 1024
 # Webhooks an account may have: enqueue reads them all for every event.
 MAX_WEBHOOKS_PER_ACCOUNT = 50
 
@@ -44,8 +48,20 @@ def _delivery(item: dict[str, Any]) -> Delivery:
         event_id=item["eventId"], type=item["type"], status=item["status"], attempts=item["attempts"],
         last_status_code=item.get("lastStatusCode"), last_error=item.get("lastError"),
         next_attempt_at=item.get("nextAttemptAt"), created_at=item["createdAt"], updated_at=item["updatedAt"],
-        deadline=item["deadline"], body=item["body"],
+        deadline=item["deadline"], body=_body_of(item),
     )
+
+
+def _body_of(item: dict[str, Any]) -> str:
+    if "bodyZ" in item:
+        packed = item["bodyZ"]
+        return zlib.decompress(getattr(packed, "value", packed)).decode()
+    return item["body"]
+
+
+def _body_attributes(body: str) -> dict[str, Any]:
+    encoded = body.encode()
+    return {"bodyZ": zlib.compress(encoded, 6)} if len(encoded) > COMPRESS_BODY_BYTES else {"body": body}
 
 
 def _expires_at(created_at_ms: int) -> int:
@@ -143,7 +159,7 @@ def create_delivery(delivery: Delivery) -> str | None:
         "webhookId": delivery.webhook_id, "accountId": delivery.account_id, "eventId": delivery.event_id,
         "type": delivery.type, "status": delivery.status, "attempts": delivery.attempts,
         "nextAttemptAt": delivery.next_attempt_at, "createdAt": delivery.created_at,
-        "updatedAt": delivery.updated_at, "deadline": delivery.deadline, "body": delivery.body,
+        "updatedAt": delivery.updated_at, "deadline": delivery.deadline, **_body_attributes(delivery.body),
         TTL_ATTRIBUTE: expires_at,
     }
     try:

@@ -11,12 +11,18 @@ addresses (allow_local); nothing else.
 
 import ipaddress
 import socket
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as ResolutionTimedOut
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from shared.errors import ValidationFailed
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# getaddrinfo has no timeout of its own: a lookup that takes longer is a refusal, well inside the
+# functions' time (an API request's budget, a delivery's 10 s).
+RESOLVE_TIMEOUT_SECONDS = 3.0
 
 
 class UnsafeTarget(ValidationFailed):
@@ -44,6 +50,15 @@ def resolve(host: str, port: int) -> list[str]:
     """The addresses a host resolves to (the boundary the tests replace)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+@lru_cache(maxsize=1)
+def _resolver_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="resolve")
+
+
+def _resolve_in_time(host: str, port: int) -> list[str]:
+    return _resolver_pool().submit(lambda: resolve(host, port)).result(timeout=RESOLVE_TIMEOUT_SECONDS)
 
 
 def parse(url: str, *, allow_local: bool = False) -> Target:
@@ -96,8 +111,11 @@ def check(url: str, *, allow_local: bool = False) -> CheckedTarget:
         addresses = [literal]
     else:
         try:
-            addresses = [ipaddress.ip_address(a.split("%")[0]) for a in resolve(target.host, target.port)]
-        except (OSError, UnicodeError):
+            addresses = [ipaddress.ip_address(a.split("%")[0]) for a in _resolve_in_time(target.host, target.port)]
+        except ResolutionTimedOut:
+            raise UnsafeTarget(f"url: host {target.host} did not resolve within {RESOLVE_TIMEOUT_SECONDS:.0f} s") \
+                from None
+        except (OSError, UnicodeError, ValueError):
             raise UnsafeTarget(f"url: host {target.host} does not resolve") from None
         if not addresses:
             raise UnsafeTarget(f"url: host {target.host} does not resolve")

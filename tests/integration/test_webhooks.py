@@ -206,6 +206,18 @@ def test_a_change_event_is_delivered_signed_to_each_subscribed_webhook(api, acco
         "nextAttemptAt": None}
 
 
+def test_a_large_event_is_delivered_byte_for_byte(api, account, record, hook, queue, receiver):
+    webhook = hook()
+    event = _event(account["accountId"], {**record, "customFields": {f"f{i}": "x" * 1000 for i in range(300)}})
+
+    webhooks.enqueue(account["accountId"], None, event)
+    queue["worker"].drain()
+
+    [request] = receiver.wait_for(1)
+    assert len(request.body) > 300_000 and json.loads(request.body) == event
+    assert signing.verify(webhook["secret"], request.headers["X-CRM-Signature"], request.body, int(time.time()))
+
+
 def test_the_same_event_twice_makes_one_delivery(api, account, record, hook, queue, receiver):
     webhook = hook()
     event = _event(account["accountId"], record)

@@ -140,3 +140,17 @@ def test_backoff_doubles_with_jitter_and_is_capped():
         attempts += 1
         total += backoff_seconds(attempts, 30, 7200, rng)
     assert 12 <= attempts <= 30
+
+
+def test_a_lookup_that_hangs_is_a_refusal_not_a_timeout_of_the_function(monkeypatch):
+    import threading
+
+    release = threading.Event()
+    monkeypatch.setattr(targets, "RESOLVE_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr(targets, "resolve", lambda host, port: release.wait(5) or ["93.184.216.34"])
+
+    try:
+        with pytest.raises(UnsafeTarget, match="did not resolve within"):
+            targets.check("https://slow.example.com/x")
+    finally:
+        release.set()
