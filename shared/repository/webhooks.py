@@ -120,8 +120,10 @@ def count_webhooks(account_id: str) -> int:
 
 
 def record_success(account_id: str, webhook_id: str) -> None:
-    """A delivery succeeded: the webhook's failures in a row start again from zero."""
-    _update_if_exists(account_id, webhook_id, "SET consecutiveFailures = :zero", {":zero": 0})
+    """A delivery succeeded: the webhook's failures in a row start again from zero (a write only when
+    there were any, so successes do not all write the webhook's item)."""
+    dynamo.update_item(keys.webhooks_pk(account_id), keys.webhook_sk(webhook_id), "SET consecutiveFailures = :zero",
+                       "attribute_exists(PK) AND consecutiveFailures > :zero", values={":zero": 0})
 
 
 def record_failure(account_id: str, webhook_id: str, deactivate_at: int, at_ms: int) -> bool:
@@ -138,11 +140,6 @@ def record_failure(account_id: str, webhook_id: str, deactivate_at: int, at_ms: 
         pk, sk, "SET active = :off, updatedAt = :now", "attribute_exists(PK) AND active = :on",
         values={":off": False, ":on": True, ":now": max(at_ms, webhook.updated_at + 1)},
     ) is not None
-
-
-def _update_if_exists(account_id: str, webhook_id: str, expression: str, values: dict[str, Any]) -> bool:
-    return dynamo.update_item(keys.webhooks_pk(account_id), keys.webhook_sk(webhook_id), expression,
-                              "attribute_exists(PK)", values=values) is not None
 
 
 # --- deliveries --------------------------------------------------------------------------------------
