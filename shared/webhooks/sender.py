@@ -2,6 +2,7 @@
 
 import contextlib
 import ipaddress
+import ssl
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -26,12 +27,17 @@ class Outcome:
         return self.error is None
 
 
+def build_client(verify: ssl.SSLContext | bool = True) -> httpx.Client:
+    """No redirects (a 3xx is a failure, never followed to an unchecked host) and no proxies from the
+    environment: the connection goes to the checked address and nowhere else. TLS verifies the
+    certificate against the URL's host name (sent as SNI), not against the address connected to."""
+    return httpx.Client(timeout=httpx.Timeout(TIMEOUT_SECONDS), follow_redirects=False, trust_env=False,
+                        headers={"User-Agent": USER_AGENT}, verify=verify)
+
+
 @lru_cache(maxsize=1)
 def _client() -> httpx.Client:
-    # No redirects (a 3xx is a failure, never followed to an unchecked host) and no proxies from the
-    # environment: the connection goes to the checked address and nowhere else.
-    return httpx.Client(timeout=httpx.Timeout(TIMEOUT_SECONDS), follow_redirects=False, trust_env=False,
-                        headers={"User-Agent": USER_AGENT})
+    return build_client()
 
 
 def post(checked: CheckedTarget, body: bytes, headers: dict[str, str]) -> Outcome:
