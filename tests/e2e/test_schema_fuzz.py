@@ -217,7 +217,8 @@ def test_every_operation_answers_a_request_without_a_valid_token_as_documented(s
         case = operation.Case(
             path_parameters={name: "x" for name in re.findall(r"\{(\w+)\}", operation.path)},
             headers={"Authorization": authorization} if authorization else {},
-            body={} if operation.method.upper() in ("POST", "PUT") else NOT_SET,
+            # Operations that take a body get an empty one (POST /webhooks/{webhookId}/test takes none).
+            body={} if "requestBody" in operation.definition.raw else NOT_SET,
         )
         response = case.call(base_url=stack.base_url, timeout=30)
         assert response.status_code == (200 if public else 401), operation.label
