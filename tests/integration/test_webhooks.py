@@ -449,3 +449,25 @@ def test_the_worker_reports_only_the_failed_messages_of_a_batch(api, account, ho
 
     assert response == {"batchItemFailures": [{"itemIdentifier": "broken"}]}
     assert len(receiver.wait_for(1)) == 1
+
+
+def test_an_attempt_cut_short_is_made_again_by_its_redelivered_message_and_only_then(
+        api, account, record, hook, queue, receiver):
+    from shared.repository import webhooks as store
+
+    webhook = hook()
+    [delivery_id] = webhooks.enqueue(account["accountId"], None, _event(account["accountId"], record))
+    [sent] = queue["client"].receive_message(QueueUrl=queue["url"], MaxNumberOfMessages=10)["Messages"]
+    message = json.loads(sent["Body"])
+    delivery = store.get_delivery(account["accountId"], webhook["webhookId"], delivery_id)
+    # A worker claimed the attempt and died before sending: its message comes back after the visibility timeout.
+    assert store.claim_attempt(delivery, delivery.created_at)
+
+    soon = webhooks.process_message(message, now=delivery.created_at + 5_000)
+    later = webhooks.process_message(message, now=delivery.created_at + webhooks.ABANDONED_CLAIM_MS + 1_000)
+    again = webhooks.process_message(message, now=delivery.created_at + webhooks.ABANDONED_CLAIM_MS + 2_000)
+
+    assert (soon, later, again) == ("stale", "succeeded", "stale")
+    assert len(receiver.wait_for(1)) == 1
+    [shown] = api.get(f"/webhooks/{webhook['webhookId']}/deliveries").json()["items"]
+    assert (shown["status"], shown["attempts"]) == ("succeeded", 2)
