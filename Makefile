@@ -14,8 +14,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Webhooks of the local stack may target http://127.0.0.1 (deployed stacks refuse it).
+WEBHOOKS_ALLOW_LOCAL_HTTP ?= true
+
 run: $(STAMP)
-	$(BIN)/python -m shared.local.stack
+	WEBHOOKS_ALLOW_LOCAL_HTTP=$(WEBHOOKS_ALLOW_LOCAL_HTTP) $(BIN)/python -m shared.local.stack
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -45,6 +45,7 @@ SHIPPED_SOURCES = (
     "shared/secrets.py",
     "shared/settings.py",
     "shared/usage_plans.py",
+    "shared/webhooks",
 )
 # Never copied, wherever they are found.
 EXCLUDED_NAMES = frozenset({"__pycache__", ".pytest_cache"})

@@ -17,6 +17,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
 from aws_cdk.aws_dynamodb import ITable
 from constructs import Construct
 
@@ -27,6 +28,8 @@ from shared.repository.keys import PARTITION_PREFIXES
 from shared.routes import (
     API_FUNCTION_TIMEOUT_SECONDS,
     AUTHORIZER_HANDLER,
+    DELIVERIES_HANDLER,
+    DELIVERIES_TIMEOUT_SECONDS,
     EVENTS_HANDLER,
     INDEXER_HANDLER,
     INDEXER_TIMEOUT_SECONDS,
@@ -40,6 +43,7 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 MEMORY_MB = 512
 API_TIMEOUT = Duration.seconds(API_FUNCTION_TIMEOUT_SECONDS)
 INDEXER_TIMEOUT = Duration.seconds(INDEXER_TIMEOUT_SECONDS)
+DELIVERIES_TIMEOUT = Duration.seconds(DELIVERIES_TIMEOUT_SECONDS)
 # The index verifier works through accounts page by page and stops a minute before its time is up.
 VERIFIER_TIMEOUT = Duration.minutes(5)
 # Where the functions' own metrics (Powertools Metrics) go.
@@ -70,6 +74,8 @@ class Access:
     """Whether it keeps Idempotency-Key records (reads and writes the idempotency table)."""
     publishes_events: bool = False
     """Whether it puts events on the service's event bus."""
+    webhook_queue: bool = False
+    """Whether it sends messages to the webhook deliveries queue."""
 
     def __post_init__(self) -> None:
         unknown = set(self.writes + self.reads) - set(PARTITION_PREFIXES)
@@ -87,6 +93,8 @@ GROUP_ACCESS: dict[str, Access] = {
     "search": Access(reads=("record", "account", "counts"), index_queries=True, typesense="search"),
     # History and the change feed; the kanbans (account partition) for a kanbanId filter.
     "changes": Access(reads=("account", "history", "feed")),
+    # Webhooks and their deliveries; the account partition holds the kanbans a webhook may be limited to.
+    "webhooks": Access(writes=("webhook", "delivery"), reads=("account",), webhook_queue=True),
 }
 READ_ONLY = Access(reads=("account", "record", "counts"), index_queries=True)
 AUTHORIZER_ACCESS = Access(reads=("token", "account"))
@@ -95,10 +103,14 @@ AUTHORIZER_ACCESS = Access(reads=("token", "account"))
 INDEXER_ACCESS = Access(writes=("repair",), typesense="admin")
 # The events function works from the stream's images: it writes history and feed entries and the feed's
 # counter, and puts events on the bus.
-EVENTS_ACCESS = Access(writes=("history", "feed", "feedseq"), publishes_events=True)
+EVENTS_ACCESS = Access(writes=("history", "feed", "feedseq", "delivery"), reads=("webhook",),
+                       publishes_events=True, webhook_queue=True)
 # The verifier reads accounts and records (records through the account's list index) and keeps the
 # refused documents' notes and its resume point.
 VERIFIER_ACCESS = Access(writes=("repair",), reads=("account", "record"), index_queries=True, typesense="admin")
+# The delivery worker reads a webhook and its delivery, records each attempt and the webhook's failures,
+# and queues the next attempt (the event source grants it the consuming of the queue).
+DELIVERIES_ACCESS = Access(writes=("webhook", "delivery"), webhook_queue=True)
 
 
 def is_public(group: str) -> bool:
@@ -132,13 +144,14 @@ def _pascal(name: str) -> str:
 class FunctionsConstruct(Construct):
     def __init__(
         self, scope: Construct, construct_id: str, *, table: ITable, index_arns: list[str], typesense: TypesenseConfig,
-        idempotency_table: ITable, event_bus: events.IEventBus,
+        idempotency_table: ITable, event_bus: events.IEventBus, webhook_queue: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
         self._table = table
         self._event_bus = event_bus
         self._idempotency_table = idempotency_table
         self._index_arns = index_arns
+        self._webhook_queue = webhook_queue
         self._typesense_nodes = typesense.nodes_value
         self._code = lambda_code(RUNTIME, ARCHITECTURE)
 
@@ -181,10 +194,15 @@ class FunctionsConstruct(Construct):
             environment={"POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE},
         )
 
+        self.deliveries = self._build(
+            "Deliveries", DELIVERIES_HANDLER, service="deliveries", access=DELIVERIES_ACCESS,
+            timeout=DELIVERIES_TIMEOUT,
+        )
+
     @property
     def all(self) -> dict[str, lambda_.Function]:
         return {**self.route_groups, "authorizer": self.authorizer, "indexer": self.indexer, "events": self.events,
-                "verifier": self.verifier}
+                "verifier": self.verifier, "deliveries": self.deliveries}
 
     def _build(
         self,
@@ -214,6 +232,8 @@ class FunctionsConstruct(Construct):
             env["IDEMPOTENCY_TABLE_NAME"] = self._idempotency_table.table_name
         if access.publishes_events:
             env["EVENT_BUS_NAME"] = self._event_bus.event_bus_name
+        if access.webhook_queue:
+            env["WEBHOOK_QUEUE_URL"] = self._webhook_queue.queue_url
         if access.typesense:
             key = self.typesense_keys[access.typesense]
             env["TYPESENSE_NODES"] = self._typesense_nodes
@@ -240,6 +260,8 @@ class FunctionsConstruct(Construct):
         for secret in secrets:
             secret.grant_read(role)
         self._grant_table(role, access)
+        if access.webhook_queue:
+            self._webhook_queue.grant_send_messages(role)
         if access.idempotency:
             role.add_to_principal_policy(iam.PolicyStatement(
                 actions=list(IDEMPOTENCY_ACTIONS), resources=[self._idempotency_table.table_arn],

@@ -1,6 +1,7 @@
 """Alarms on what needs a person: API 5xx, throttled functions, indexing and events errors, failed
-stream records, a lagging stream (for either consumer), and a search index that drifted from the
-table (or a verifier that fails). They notify one SNS topic; subscribe to it after deploying."""
+stream records, a lagging stream (for either consumer), a search index that drifted from the table
+(or a verifier that fails), and webhook deliveries the worker fails on, errors of the worker, or
+deliveries waiting too long. They notify one SNS topic; subscribe to it after deploying."""
 
 from collections.abc import Mapping
 
@@ -22,6 +23,9 @@ API_5XX_PER_PERIOD = 5
 ITERATOR_AGE_MS = Duration.minutes(5).to_milliseconds()
 # The verifier runs hourly; any document it had to repair means the index lost or kept something.
 DRIFT_PERIOD = Duration.hours(1)
+# Every delivery message is received within 15 minutes of being sent (SQS's longest delay; longer backoffs
+# are sent again): one waiting much longer means the worker is not keeping up.
+OLDEST_DELIVERY_MESSAGE_SECONDS = Duration.minutes(30).to_seconds()
 
 
 class MonitoringConstruct(Construct):
@@ -37,6 +41,9 @@ class MonitoringConstruct(Construct):
         indexing_failures: sqs.IQueue,
         events: lambda_.Function,
         change_event_failures: sqs.IQueue,
+        deliveries: lambda_.Function,
+        delivery_queue: sqs.IQueue,
+        delivery_dead_letters: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(self, "AlarmTopic", display_name="CRM records API alarms", enforce_ssl=True)
@@ -86,6 +93,22 @@ class MonitoringConstruct(Construct):
         self._alarm(
             "VerifierErrors", verifier.metric_errors(period=DRIFT_PERIOD, statistic="Sum"), 1,
             "The index verifier failed; the index is not being checked",
+        )
+
+        self._alarm(
+            "DeliveriesDeadLetters",
+            delivery_dead_letters.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"), 1,
+            "The webhook delivery worker failed on messages repeatedly (not the receivers: the worker itself); "
+            "see its logs, then move the messages back to the deliveries queue",
+        )
+        self._alarm(
+            "DeliveriesErrors", deliveries.metric_errors(period=PERIOD, statistic="Sum"), 1,
+            "The webhook delivery worker failed invocations",
+        )
+        self._alarm(
+            "DeliveriesOldestMessage",
+            delivery_queue.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),
+            OLDEST_DELIVERY_MESSAGE_SECONDS, "Webhook deliveries wait in the queue: the worker is not keeping up",
         )
 
     def _alarm(self, name: str, metric: cloudwatch.IMetric, threshold: float, description: str) -> None:

@@ -11,6 +11,7 @@ from infra.idempotency_construct import IdempotencyConstruct
 from infra.monitoring_construct import MonitoringConstruct
 from infra.search_indexing_construct import SearchIndexingConstruct
 from infra.typesense_config import NODES_CONTEXT_KEY, TypesenseConfig
+from infra.webhooks_construct import WebhookQueuesConstruct
 
 
 class CrmRecordsApiStack(Stack):
@@ -26,11 +27,13 @@ class CrmRecordsApiStack(Stack):
         data = DataConstruct(self, "Data")
         idempotency = IdempotencyConstruct(self, "Idempotency")
         change_events = ChangeEventsConstruct(self, "ChangeEvents")
+        webhooks = WebhookQueuesConstruct(self, "Webhooks")
         functions = FunctionsConstruct(
             self, "Functions", table=data.table, index_arns=data.index_arns, typesense=typesense,
-            idempotency_table=idempotency.table, event_bus=change_events.bus,
+            idempotency_table=idempotency.table, event_bus=change_events.bus, webhook_queue=webhooks.deliveries,
         )
         change_events.consume(table=data.table, consumer=functions.events)
+        webhooks.feed(functions.deliveries)
         api = ApiConstruct(
             self, "Api", route_group_functions=functions.route_groups, authorizer_function=functions.authorizer
         )
@@ -47,6 +50,9 @@ class CrmRecordsApiStack(Stack):
             indexing_failures=indexing.failures,
             events=functions.events,
             change_event_failures=change_events.failures,
+            deliveries=functions.deliveries,
+            delivery_queue=webhooks.deliveries,
+            delivery_dead_letters=webhooks.dead_letters,
         )
 
         CfnOutput(self, "ApiUrl", value=api.api.url, description="Base URL of the API (stage included)")
@@ -60,6 +66,8 @@ class CrmRecordsApiStack(Stack):
         CfnOutput(self, "EventBusName", value=change_events.bus.event_bus_name,
                   description="The event bus every record change is put on (source crm.records)")
         CfnOutput(self, "EventBusArn", value=change_events.bus.event_bus_arn)
+        CfnOutput(self, "WebhookDeadLetterQueueUrl", value=webhooks.dead_letters.queue_url,
+                  description="Webhook delivery messages the worker failed on repeatedly")
         CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn, description="Subscribe to get alarms")
         CfnOutput(self, "TypesenseApiKeySecretArn", value=functions.typesense_keys["admin"].secret_arn,
                   description="Secret holding the Typesense admin key (indexer)")

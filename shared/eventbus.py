@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from shared.logic.events import PublishFailed
-from shared.models.api import RecordResponse
+from shared.logic.events import PublishFailed, event_id, event_record, event_types
 from shared.models.domain import RecordChange
 from shared.settings import get_settings
 
@@ -26,22 +25,11 @@ ATTEMPTS = 4
 _PAUSE_SECONDS = 0.1
 
 
-def event_types(change: RecordChange) -> list[str]:
-    types = [f"record.{change.action}"]
-    if change.status_changed:
-        types.append("record.status_changed")
-    return types
-
-
-def event_id(change: RecordChange, detail_type: str) -> str:
-    return f"evt_{change.record_id}_{change.version}_{detail_type.removeprefix('record.')}"
-
-
 def detail(change: RecordChange, detail_type: str) -> dict[str, Any]:
     return {
         "eventId": event_id(change, detail_type),
         "accountId": change.account_id,
-        "record": RecordResponse.model_validate(change.record).model_dump(mode="json"),
+        "record": event_record(change),
         "changes": change.changes,
         "version": change.version,
         "at": change.at,

@@ -71,6 +71,7 @@ def error_result(error: DomainError | ValidationError, location: tuple[str | int
 STATUS_MEANINGS: dict[int, str] = {
     200: "OK",
     201: "Created",
+    202: "Accepted: queued; the answer says its current state",
     304: "Not Modified: the item's ETag is one If-None-Match names; no body",
     400: "A parameter or the body is invalid; the message names it",
     401: "The Authorization header is missing, or its token is invalid or revoked",

@@ -52,12 +52,15 @@ ROUTE_GROUP_HANDLERS: dict[str, str] = {
     "search": "functions.search.handler:handler",
     "docs": "functions.docs.handler:handler",
     "changes": "functions.changes.handler:handler",
+    "webhooks": "functions.webhooks.handler:handler",
 }
 AUTHORIZER_HANDLER = "functions.authorizer.handler:handler"
 # Fed by the table's stream, not by a route.
 INDEXER_HANDLER = "functions.indexer.handler:handler"
 # Fed by the table's stream too: records each change in the history and the change feed, and publishes it.
 EVENTS_HANDLER = "functions.events.handler:handler"
+# Fed by the SQS queue of webhook deliveries: makes one delivery attempt per message.
+DELIVERIES_HANDLER = "functions.deliveries.handler:handler"
 # Run on a schedule: checks the search index against the table and repairs it.
 VERIFIER_HANDLER = "functions.verifier.handler:handler"
 # How long API Gateway (and the local gateway) reuse an authorizer result for a token. The result only
@@ -68,6 +71,9 @@ AUTHORIZER_CACHE_SECONDS = 60
 # Gateway's 29 s integration limit; the stream consumers (indexer, events) work within the same bound.
 API_FUNCTION_TIMEOUT_SECONDS = 10
 INDEXER_TIMEOUT_SECONDS = 29
+# The delivery worker takes up to DELIVERY_BATCH_SIZE messages, each an HTTP POST of at most 10 s.
+DELIVERY_BATCH_SIZE = 5
+DELIVERIES_TIMEOUT_SECONDS = 60
 # Lambda refuses a synchronous invocation whose event is larger than this (the caller gets 413).
 MAX_EVENT_BYTES = 6 * 1024 * 1024
 
@@ -159,6 +165,26 @@ ROUTES: tuple[Route, ...] = (
               "nextToken of an earlier answer; omitted: the oldest change kept, 30 days). nextToken is always "
               "given, also when there is nothing new: poll with it. Following it, a client sees every change at "
               "least once, and the changes of one record in version order. Members see only their kanbans.")),
+    Route("GET", "/webhooks", "webhooks", "listWebhooks", "List webhooks", _PAGE),
+    Route("POST", "/webhooks", "webhooks", "createWebhook", "Create a webhook", status=201, errors=_WRITE,
+          description=(
+              "Subscribes an https URL to record events (record.created, record.updated, record.deleted, "
+              "record.restored, record.status_changed), optionally of one kanban. The URL's host must resolve "
+              "to public addresses only. The answer carries the signing secret, shown only here.")),
+    Route("GET", "/webhooks/{webhookId}", "webhooks", "getWebhook", "Get a webhook", errors=_READ_ONE),
+    Route("PUT", "/webhooks/{webhookId}", "webhooks", "updateWebhook", "Update a webhook", errors=_WRITE,
+          description="Changes url, events, kanbanId, description or active; active: true on an inactive "
+                      "webhook reactivates it and starts its failure count from zero."),
+    Route("DELETE", "/webhooks/{webhookId}", "webhooks", "deleteWebhook", "Delete a webhook", errors=_DELETE),
+    Route("GET", "/webhooks/{webhookId}/deliveries", "webhooks", "listDeliveries", "List a webhook's deliveries",
+          _PAGE, errors=_READ_ONE, description="Newest first; deliveries are kept 30 days."),
+    Route("POST", "/webhooks/{webhookId}/deliveries/{deliveryId}/retry", "webhooks", "retryDelivery",
+          "Send a delivery again now", status=202, errors=_WRITE, description=(
+              "Queues the delivery's next attempt at once, whatever its status; it is pending until the "
+              "attempt's outcome is recorded.")),
+    Route("POST", "/webhooks/{webhookId}/test", "webhooks", "testWebhook", "Send a ping event", status=202,
+          errors=_WRITE, description="Queues a delivery of a ping event (type \"ping\") to the webhook, "
+                                     "active or not, and answers it."),
     Route("GET", "/openapi.json", "docs", "getOpenApiDocument", "This OpenAPI document", errors=(500,),
           public=True),
     Route("GET", "/docs", "docs", "getDocsPage", "The API's documentation page", errors=(500,), public=True),

@@ -42,6 +42,17 @@ class Settings(BaseModel):
     # Requests per account, for accounts without limits of their own (`crm-admin limits set`).
     rate_limit_per_minute: int = Field(default=120, alias="RATE_LIMIT_PER_MINUTE", ge=1)
     rate_limit_per_hour: int = Field(default=3000, alias="RATE_LIMIT_PER_HOUR", ge=1)
+    # Webhooks: the SQS queue of deliveries (the API function and the delivery worker send to it), an
+    # endpoint for a local queue (moto server), and whether targets may be plain http on a loopback
+    # address (the local stack only; deployed stacks refuse them).
+    webhook_queue_url: str | None = Field(default=None, alias="WEBHOOK_QUEUE_URL")
+    sqs_endpoint_url: str | None = Field(default=None, alias="SQS_ENDPOINT_URL")
+    webhooks_allow_local_http: bool = Field(default=False, alias="WEBHOOKS_ALLOW_LOCAL_HTTP")
+    # The first retry's delay (doubling each attempt, capped at the maximum) and how long a delivery is
+    # retried before it is failed.
+    webhook_retry_base_seconds: float = Field(default=30, alias="WEBHOOK_RETRY_BASE_SECONDS", ge=0)
+    webhook_retry_max_seconds: float = Field(default=7200, alias="WEBHOOK_RETRY_MAX_SECONDS", ge=0)
+    webhook_retry_window_seconds: float = Field(default=86400, alias="WEBHOOK_RETRY_WINDOW_SECONDS", ge=0)
 
 
 # Settings installed by use_settings; None: read the environment.

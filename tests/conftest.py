@@ -2,6 +2,7 @@
 
 import pytest
 
+from shared.repository.delivery_queue import sqs_client
 from shared.repository.idempotency import idempotency_store
 from shared.repository.table import dynamodb_client
 from shared.settings import get_settings
@@ -24,11 +25,14 @@ TEST_ENVIRONMENT = {
 def test_environment(monkeypatch):
     for name, value in TEST_ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("DYNAMODB_ENDPOINT_URL", raising=False)
+    for name in ("DYNAMODB_ENDPOINT_URL", "SQS_ENDPOINT_URL", "WEBHOOK_QUEUE_URL", "WEBHOOKS_ALLOW_LOCAL_HTTP"):
+        monkeypatch.delenv(name, raising=False)
     get_settings.cache_clear()
     dynamodb_client.cache_clear()
     idempotency_store.cache_clear()
+    sqs_client.cache_clear()
     yield
     get_settings.cache_clear()
     dynamodb_client.cache_clear()
     idempotency_store.cache_clear()
+    sqs_client.cache_clear()

@@ -9,14 +9,15 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from shared.eventbus import EventBridgePublisher
 from shared.logic.events import ChangeNotRecorded, ChangePublisher, handle_stream
+from shared.logic.webhooks import WebhookPublisher
 
 logger = Logger(service="events")
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
 def publishers() -> list[ChangePublisher]:
-    """Where every recorded change goes, in order. Webhook deliveries join here."""
-    return [EventBridgePublisher()]
+    """Where every recorded change goes, in order."""
+    return [EventBridgePublisher(), WebhookPublisher()]
 
 
 @logger.inject_lambda_context

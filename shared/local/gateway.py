@@ -63,6 +63,8 @@ def invoke_handler(handler_path: str, event: dict[str, Any]) -> dict[str, Any]:
 def _timeout_of(handler_path: str) -> float:
     if handler_path in (routes.INDEXER_HANDLER, routes.EVENTS_HANDLER):
         return routes.INDEXER_TIMEOUT_SECONDS
+    if handler_path == routes.DELIVERIES_HANDLER:
+        return routes.DELIVERIES_TIMEOUT_SECONDS
     return routes.API_FUNCTION_TIMEOUT_SECONDS
 
 
@@ -278,7 +280,7 @@ class LocalGateway:
     def warm_up(self) -> None:
         """Start the warm workers, each with every handler imported, so the first requests do not pay
         the cold start."""
-        paths = [routes.AUTHORIZER_HANDLER, routes.INDEXER_HANDLER, routes.EVENTS_HANDLER,
+        paths = [routes.AUTHORIZER_HANDLER, routes.INDEXER_HANDLER, routes.EVENTS_HANDLER, routes.DELIVERIES_HANDLER,
                  *routes.ROUTE_GROUP_HANDLERS.values()]
         self._pool = WorkerPool(self._warm_workers, self._max_workers, paths)
 

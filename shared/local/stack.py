@@ -19,9 +19,17 @@ from pydantic import BaseModel, Field
 
 from shared.local.dynamodb import EmbeddedDynamoDB
 from shared.local.gateway import LocalGateway
+from shared.local.queue_poller import QueuePoller, create_delivery_queues
 from shared.local.stream_poller import SharedTrim, StreamPoller, is_record_or_trash_change
 from shared.local.typesense import LOCAL_TYPESENSE_API_KEY, TypesenseConnection, TypesenseServer, external_typesense
-from shared.routes import AUTHORIZER_CACHE_SECONDS, EVENTS_HANDLER, INDEXER_HANDLER
+from shared.routes import (
+    AUTHORIZER_CACHE_SECONDS,
+    DELIVERIES_HANDLER,
+    DELIVERIES_TIMEOUT_SECONDS,
+    DELIVERY_BATCH_SIZE,
+    EVENTS_HANDLER,
+    INDEXER_HANDLER,
+)
 
 
 class LocalStackSettings(BaseModel):
@@ -39,10 +47,13 @@ class LocalStackSettings(BaseModel):
     table_name: str = Field(default="crm-local", alias="TABLE_NAME")
     idempotency_table_name: str = Field(default="crm-local-idempotency", alias="IDEMPOTENCY_TABLE_NAME")
     event_bus_name: str = Field(default="crm-local-events", alias="EVENT_BUS_NAME")
+    delivery_queue_name: str = Field(default="crm-local-deliveries", alias="DELIVERY_QUEUE_NAME")
+    # Webhooks may target http://127.0.0.1 (a receiver on this machine); deployed stacks never allow it.
+    webhooks_allow_local_http: bool = Field(default=True, alias="WEBHOOKS_ALLOW_LOCAL_HTTP")
 
 
 def _function_environment(settings: LocalStackSettings, endpoint_url: str, typesense: TypesenseConnection,
-                          search_key: str) -> dict[str, str]:
+                          search_key: str, queue_url: str) -> dict[str, str]:
     """What the functions' settings read; the worker processes inherit it."""
     return {
         "TABLE_NAME": settings.table_name,
@@ -61,7 +72,16 @@ def _function_environment(settings: LocalStackSettings, endpoint_url: str, types
         "TYPESENSE_SEARCH_KEY": search_key,
         "TYPESENSE_COLLECTION": "crm-records",
         "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+        # moto's server is also the local SQS: the deliveries queue and its dead-letter queue.
+        "SQS_ENDPOINT_URL": endpoint_url,
+        "WEBHOOK_QUEUE_URL": queue_url,
+        "WEBHOOKS_ALLOW_LOCAL_HTTP": "true" if settings.webhooks_allow_local_http else "false",
+        **{name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ},
     }
+
+
+# Function settings a developer (or a test) may set for the local stack.
+_PASSED_THROUGH = ("WEBHOOK_RETRY_BASE_SECONDS", "WEBHOOK_RETRY_MAX_SECONDS", "WEBHOOK_RETRY_WINDOW_SECONDS")
 
 
 def _stop(*_: object) -> None:
@@ -110,8 +130,11 @@ def main() -> None:
         if bundled:
             bundled.start(fresh=True)
             logging.getLogger("typesense").info("Typesense pid %s on %s", bundled.pid, bundled.url)
+        sqs = _sqs_client(dynamodb.endpoint_url)
+        queue_url, _ = create_delivery_queues(sqs, settings.delivery_queue_name,
+                                              visibility_timeout=DELIVERIES_TIMEOUT_SECONDS)
         os.environ.update(_function_environment(settings, dynamodb.endpoint_url, typesense,
-                                                typesense.create_search_key()))
+                                                typesense.create_search_key(), queue_url))
 
         # Imported after the environment is set: these read the settings on first use.
         from shared.eventbus import events_client
@@ -141,6 +164,10 @@ def main() -> None:
                                 accepts=is_record_or_trash_change)
         threading.Thread(target=indexer.run, args=(stop_polling,), name="stream-poller", daemon=True).start()
         threading.Thread(target=recorder.run, args=(stop_polling,), name="events-poller", daemon=True).start()
+        # The deliveries worker, fed by the queue as the deployed SQS event source feeds it.
+        deliveries = QueuePoller(sqs, queue_url, lambda event: gateway.invoke(DELIVERIES_HANDLER, event),
+                                 batch_size=DELIVERY_BATCH_SIZE)
+        threading.Thread(target=deliveries.run, args=(stop_polling,), name="delivery-poller", daemon=True).start()
         if bundled:
             threading.Thread(target=bundled.supervise, args=(stop_polling, _repair_index), name="typesense-supervisor",
                              daemon=True).start()
@@ -166,6 +193,13 @@ def main() -> None:
         if bundled:
             bundled.stop()
         dynamodb.stop()
+
+
+def _sqs_client(endpoint_url: str):
+    import boto3
+
+    return boto3.client("sqs", endpoint_url=endpoint_url, region_name="us-east-1",
+                        aws_access_key_id="local", aws_secret_access_key="local")
 
 
 def _streams_client(endpoint_url: str):

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from shared.errors import DomainError
 from shared.ids import now_ms
+from shared.models.api import RecordResponse
 from shared.models.domain import Record, RecordChange
 from shared.repository import changes as repository
 from shared.repository import keys, retries
@@ -53,6 +54,25 @@ class ChangePublisher(Protocol):
     def publish(self, changes: Sequence[RecordChange]) -> None:
         """Hand on every change, in order, at least once; raise PublishFailed naming the first one not
         handed on."""
+
+
+def event_types(change: RecordChange) -> list[str]:
+    """The event types a change is published as: record.<action>, and record.status_changed for an
+    update that moved the record to another status."""
+    types = [f"record.{change.action}"]
+    if change.status_changed:
+        types.append("record.status_changed")
+    return types
+
+
+def event_id(change: RecordChange, event_type: str) -> str:
+    """The same every time a change is published again, so receivers can drop repeats."""
+    return f"evt_{change.record_id}_{change.version}_{event_type.removeprefix('record.')}"
+
+
+def event_record(change: RecordChange) -> dict[str, Any]:
+    """The record as events carry it: as GET /crm/records/{id} answers it (for a deletion, as it was)."""
+    return RecordResponse.model_validate(change.record).model_dump(mode="json")
 
 
 def _differences(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:

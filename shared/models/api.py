@@ -1,6 +1,6 @@
 """The API contract: request bodies and responses, in the reference's camelCase shapes."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AliasGenerator,
@@ -15,7 +15,15 @@ from pydantic.alias_generators import to_snake
 from pydantic.json_schema import SkipJsonSchema
 
 from shared.conditional import CONDITION
-from shared.models.domain import UNIQUE_FIELD_TYPES, FieldType, Role, StatusValue
+from shared.models.domain import (
+    UNIQUE_FIELD_TYPES,
+    WEBHOOK_EVENT_TYPES,
+    DeliveryStatus,
+    FieldType,
+    Role,
+    StatusValue,
+    WebhookEventType,
+)
 
 # Text that must say something: surrounding whitespace is dropped, so the document asks for one
 # character that is not whitespace (the pattern never refuses what the length check lets through).
@@ -64,10 +72,12 @@ def read_only(description: str) -> Any:
                  json_schema_extra={"readOnly": True})
 
 
-def _no_nulls_and_not_empty(schema: dict[str, Any]) -> None:
+def _no_nulls_and_not_empty(schema: dict[str, Any], nullable: frozenset[str] = frozenset()) -> None:
     """What PartialRequest checks, said in the document: a field is left out rather than sent as null,
     and at least one field is sent."""
-    for prop in schema.get("properties", {}).values():
+    for name, prop in schema.get("properties", {}).items():
+        if name in nullable:
+            continue
         options = prop.get("anyOf", [])
         if {"type": "null"} in options:
             options.remove({"type": "null"})
@@ -79,18 +89,21 @@ def _no_nulls_and_not_empty(schema: dict[str, Any]) -> None:
 
 
 class PartialRequest(Request):
-    """A body whose fields are all optional; an explicit null is an error, not "leave unchanged"."""
+    """A body whose fields are all optional; an explicit null is an error, not "leave unchanged" (except
+    for the fields NULLABLE names, where null is a value: a webhook's kanbanId null means every kanban)."""
+
+    NULLABLE: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def __get_pydantic_json_schema__(cls, core_schema, handler):
         # Here rather than in model_config, where a subclass's own json_schema_extra would replace it.
         schema = handler(core_schema)
-        _no_nulls_and_not_empty(handler.resolve_ref_schema(schema))
+        _no_nulls_and_not_empty(handler.resolve_ref_schema(schema), cls.NULLABLE)
         return schema
 
     @model_validator(mode="after")
     def _reject_nulls_and_empty(self):
-        for name in self.model_fields_set:
+        for name in self.model_fields_set - self.NULLABLE:
             if getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
         if not self.model_fields_set:
@@ -658,3 +671,84 @@ class ChangeFeedResponse(ResponseModel):
     items: list[FeedEntryResponse] = Field(description="In the order the changes were recorded")
     nextToken: str = Field(description="The cursor after these changes (where the client is when there are none): "
                                        "pass it as since to get what follows")
+# --- webhooks ------------------------------------------------------------------------------------
+
+WebhookUrl = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
+WebhookEvents = Annotated[list[WebhookEventType], Field(min_length=1, max_length=len(WEBHOOK_EVENT_TYPES))]
+
+
+class CreateWebhookRequest(Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "url": "https://hooks.example.com/crm", "events": ["record.created", "record.status_changed"],
+        "kanbanId": "kanban_123", "description": "Sales alerts",
+    }]})
+
+    url: WebhookUrl = Field(description="An https URL whose host resolves to public addresses only")
+    events: WebhookEvents = Field(description="The event types to send (at least one)")
+    kanbanId: EntityId | None = Field(default=None, description="Only events of this kanban (default: all)")
+    description: Description = ""
+
+
+class UpdateWebhookRequest(PartialRequest):
+    """Also takes back a webhook as GET answers it, read-only fields included."""
+
+    NULLABLE: ClassVar[frozenset[str]] = frozenset({"kanbanId"})
+
+    webhookId: str | None = read_only("The webhook's id.")
+    createdAt: Integer | None = read_only("Creation time (ms).")
+    updatedAt: Integer | None = read_only("Time of the last change (ms).")
+    consecutiveFailures: Integer | None = read_only("Deliveries failed in a row.")
+    url: WebhookUrl | None = None
+    events: WebhookEvents | None = None
+    kanbanId: EntityId | None = Field(default=None, description="Only events of this kanban; null: of every kanban")
+    description: Description | None = None
+    active: bool | None = Field(default=None, description="true reactivates the webhook (and resets its failures)")
+
+
+class WebhookResponse(ResponseModel):
+    """A webhook's settings. The secret is never part of it: it is shown once, at creation."""
+
+    webhookId: str
+    url: str
+    events: list[str]
+    kanbanId: str | None
+    description: str
+    active: bool = Field(description="false after 100 deliveries in a row failed (or when set so)")
+    consecutiveFailures: int
+    createdAt: int
+    updatedAt: int
+
+
+class CreatedWebhookResponse(WebhookResponse):
+    secret: str = Field(description="The signing secret (X-CRM-Signature). Shown only in this response; "
+                                    "store it now.")
+
+
+class WebhookPage(ResponseModel):
+    items: list[WebhookResponse]
+    nextToken: str | None
+
+
+class DeletedWebhookResponse(ResponseModel):
+    message: str = "Webhook deleted successfully"
+    webhook: WebhookResponse
+
+
+class DeliveryResponse(ResponseModel):
+    deliveryId: str
+    webhookId: str
+    eventId: str
+    type: str
+    status: DeliveryStatus = Field(description="pending (being tried), succeeded (a 2xx) or failed (given up)")
+    attempts: int
+    lastStatusCode: int | None = Field(description="The receiver's status of the last attempt (null: none, or "
+                                                   "no answer)")
+    lastError: str | None = Field(description="Why the last attempt failed, when it did")
+    nextAttemptAt: int | None = Field(description="When the next attempt is due (ms); null unless pending")
+    createdAt: int
+    updatedAt: int
+
+
+class DeliveryPage(ResponseModel):
+    items: list[DeliveryResponse]
+    nextToken: str | None

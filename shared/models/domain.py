@@ -247,3 +247,57 @@ class FeedEntry(Domain):
 class ChangeFeedPage(Domain):
     items: tuple[FeedEntry, ...]
     next_token: str
+# --- webhooks --------------------------------------------------------------------------------------
+
+WebhookEventType = Literal[
+    "record.created", "record.updated", "record.deleted", "record.restored", "record.status_changed",
+]
+WEBHOOK_EVENT_TYPES: tuple[str, ...] = (
+    "record.created", "record.updated", "record.deleted", "record.restored", "record.status_changed",
+)
+# What POST /webhooks/{id}/test sends; no webhook subscribes to it.
+PING_EVENT_TYPE = "ping"
+DeliveryStatus = Literal["pending", "succeeded", "failed"]
+
+
+class Webhook(Domain):
+    webhook_id: str
+    account_id: str
+    url: str
+    events: tuple[str, ...]
+    kanban_id: str | None
+    description: str
+    active: bool
+    created_at: int
+    updated_at: int
+    secret: str
+    """The signing key: stored to sign each delivery, shown only in the answer that creates it."""
+    consecutive_failures: int = 0
+    """Deliveries failed in a row (each after all its retries); reset by a success or a reactivation."""
+
+    def wants(self, event_type: str, kanban_id: str | None) -> bool:
+        return (self.active and event_type in self.events
+                and (self.kanban_id is None or self.kanban_id == kanban_id))
+
+
+class CreatedWebhook(Webhook):
+    """A webhook just created: the only answer that carries its secret."""
+
+
+class Delivery(Domain):
+    delivery_id: str
+    webhook_id: str
+    account_id: str
+    event_id: str
+    type: str
+    status: DeliveryStatus
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    next_attempt_at: int | None
+    created_at: int
+    updated_at: int
+    deadline: int
+    """When retries stop: an attempt failing after it fails the delivery."""
+    body: str
+    """The exact JSON sent (and signed) on every attempt."""

@@ -220,3 +220,19 @@ def query_all(partition: str, sort_prefix: str | None = None) -> list[dict[str, 
         items.extend(page)
         if start is None:
             return items
+
+
+def update_item(pk: str, sk: str, expression: str, condition: str, *, names: dict[str, str] | None = None,
+                values: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """One conditional UpdateItem: the item as it is after the update, or None when the condition failed."""
+    params: dict[str, Any] = {
+        "TableName": table_name(), "Key": key(pk, sk), "UpdateExpression": expression,
+        "ReturnValues": "ALL_NEW", **_condition(condition, names, values),
+    }
+    try:
+        response = dynamodb_client().update_item(**params)
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return None
+        raise
+    return deserialize(response["Attributes"])

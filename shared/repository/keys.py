@@ -22,6 +22,9 @@ PARTITION_PREFIXES = {
     "history": "HISTORY#",  # HISTORY#<account>#<record>: a record's history, one entry per version
     "feed": "FEED#",  # FEED#<account>: the account's change feed, one entry per sequence number
     "feedseq": "FEEDSEQ#",  # FEEDSEQ#<account>: the last sequence number of the account's feed
+    "webhook": "WEBHOOK#",  # WEBHOOK#<account>: the account's webhooks
+    # DELIVERY#<account>#<webhook>: one webhook's deliveries (newest first) and its event-id locks
+    "delivery": "DELIVERY#",
 }
 
 
@@ -217,3 +220,27 @@ def feed_sk(sequence: int) -> str:
 def feed_sequence_key(account_id: str) -> tuple[str, str]:
     """The account's feed counter: the sequence number of its last feed entry."""
     return f"FEEDSEQ#{account_id}", "SEQ"
+WEBHOOK_PREFIX = "WEBHOOK#"
+DELIVERY_PREFIX = "DELIVERY#"
+
+
+def webhooks_pk(account_id: str) -> str:
+    return f"WEBHOOK#{account_id}"
+
+
+def webhook_sk(webhook_id: str) -> str:
+    return f"{WEBHOOK_PREFIX}{webhook_id}"
+
+
+def deliveries_pk(account_id: str, webhook_id: str) -> str:
+    return f"DELIVERY#{account_id}#{webhook_id}"
+
+
+def delivery_sk(delivery_id: str) -> str:
+    """Delivery ids are delivery_<ms>_<random>, so the sort key orders deliveries by creation time."""
+    return f"{DELIVERY_PREFIX}{delivery_id}"
+
+
+def delivery_event_sk(event_id: str) -> str:
+    """The lock that keeps one delivery per (webhook, event id), whatever retries the event's producer makes."""
+    return f"EVENT#{_inline(event_id)}"

@@ -158,8 +158,13 @@ def fuzz_targets(stack, fuzz_account):
     member_token = created("/tokens", {"userId": member["userId"], "name": "fuzz target"})
     record = created(f"/crm/records?kanbanId={fuzz_account['kanbanId']}",
                      {"title": "Fuzz target", "assignedUserIds": [member["userId"]], "channelId": "fuzz"})
+    # A webhook (to a closed local port: its deliveries fail and are retried) and a delivery of it.
+    webhook = created("/webhooks", {"url": "http://127.0.0.1:9/fuzz", "events": ["record.created"]})
+    ping = stack.request("POST", f"/webhooks/{webhook['webhookId']}/test", token=token)
+    assert ping.status == 202, ping.body
     TARGETS["path"].update(kanbanId=kanban["id"], recordId=record["recordId"], userId=member["userId"],
-                           tokenId=member_token["tokenId"])
+                           tokenId=member_token["tokenId"], webhookId=webhook["webhookId"],
+                           deliveryId=ping.json()["deliveryId"])
     TARGETS["query"].update(kanbanId=fuzz_account["kanbanId"], assignedUserId=member["userId"])
     TARGETS["body"].update(userId=fuzz_account["userId"])
     yield
@@ -217,7 +222,9 @@ def test_every_operation_answers_a_request_without_a_valid_token_as_documented(s
         case = operation.Case(
             path_parameters={name: "x" for name in re.findall(r"\{(\w+)\}", operation.path)},
             headers={"Authorization": authorization} if authorization else {},
-            body={} if "requestBody" in operation.definition.raw else NOT_SET,  # POST .../restore takes none
+            # Operations that take a body get an empty one (POST .../restore and POST /webhooks/{webhookId}/test
+            # take none).
+            body={} if "requestBody" in operation.definition.raw else NOT_SET,
         )
         response = case.call(base_url=stack.base_url, timeout=30)
         assert response.status_code == (200 if public else 401), operation.label

@@ -17,6 +17,13 @@ def only(cfn: dict[str, Any], resource_type: str) -> tuple[str, dict[str, Any]]:
     return next(iter(found.items()))
 
 
+def named(cfn: dict[str, Any], resource_type: str, prefix: str) -> tuple[str, dict[str, Any]]:
+    """The one resource of a type whose logical id starts with the construct path `prefix`."""
+    found = {k: r for k, r in resources(cfn, resource_type).items() if k.startswith(prefix)}
+    assert len(found) == 1, f"expected one {resource_type} named {prefix}*, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
 def data_table(cfn: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The service's single table (the Data construct's), beside which only the idempotency table exists."""
     tables = {k: r for k, r in resources(cfn, "AWS::DynamoDB::Table").items() if k.startswith("DataTable")}

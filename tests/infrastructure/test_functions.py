@@ -9,7 +9,14 @@ test_each_function_is_granted_exactly_its_literal_access until this file says so
 import pytest
 
 from infra.functions_construct import access_for, lambda_handler
-from shared.routes import AUTHORIZER_HANDLER, EVENTS_HANDLER, INDEXER_HANDLER, ROUTE_GROUP_HANDLERS, VERIFIER_HANDLER
+from shared.routes import (
+    AUTHORIZER_HANDLER,
+    DELIVERIES_HANDLER,
+    EVENTS_HANDLER,
+    INDEXER_HANDLER,
+    ROUTE_GROUP_HANDLERS,
+    VERIFIER_HANDLER,
+)
 
 from .helpers import (
     data_table,
@@ -26,6 +33,7 @@ from .helpers import (
 READ = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"}
 WRITE = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 SECRET_READ = {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
+QUEUE_SEND = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
 # Every function writes its own log group and sends X-Ray traces (which cannot be narrowed from "*").
 EVERY_FUNCTION = {
     on("own log group"): {"logs:CreateLogStream", "logs:PutLogEvents"},
@@ -78,6 +86,20 @@ EXPECTED_GRANTS = {
     "docs": {
         **EVERY_FUNCTION,
     },
+    # Webhooks and their deliveries; kanbans (to limit a webhook to one) are in the account partition.
+    "webhooks": {
+        **EVERY_FUNCTION, **PAGINATION_SECRET, **IDEMPOTENCY,
+        on("table", "ACCOUNT*", "DELIVERY#*", "RATE#*", "TOKEN#*", "WEBHOOK#*"): READ,
+        on("table", "DELIVERY#*", "RATE#*", "WEBHOOK#*"): WRITE,
+        on("queue WebhooksDeliveries"): QUEUE_SEND,
+    },
+    # The delivery worker: its webhook and delivery items, and the queue it consumes and sends retries to.
+    "deliveries": {
+        **EVERY_FUNCTION,
+        on("table", "DELIVERY#*", "WEBHOOK#*"): READ | WRITE,
+        on("queue WebhooksDeliveries"): QUEUE_SEND | {"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility",
+                                                     "sqs:DeleteMessage"},
+    },
     "authorizer": {
         **EVERY_FUNCTION,
         on("table", "ACCOUNT*", "TOKEN#*"): READ,
@@ -91,12 +113,14 @@ EXPECTED_GRANTS = {
         on("queue SearchIndexingIndexingFailures"): {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
     },
     # The stream's images are all it reads of records: it writes history, feed entries and the feed's counter,
-    # and puts events on the bus (nowhere else).
+    # puts events on the bus, and queues webhook deliveries (reading the account's webhooks).
     "events": {
         on("own log group"): {"logs:CreateLogStream", "logs:PutLogEvents"},
         on("*"): {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams"},
         on("table stream"): {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"},
-        on("table", "FEED#*", "FEEDSEQ#*", "HISTORY#*"): READ | WRITE,
+        on("table", "DELIVERY#*", "FEED#*", "FEEDSEQ#*", "HISTORY#*", "WEBHOOK#*"): READ,
+        on("table", "DELIVERY#*", "FEED#*", "FEEDSEQ#*", "HISTORY#*"): WRITE,
+        on("queue WebhooksDeliveries"): QUEUE_SEND,
         on("queue ChangeEventsChangeEventsFailures"): {"sqs:SendMessage", "sqs:GetQueueAttributes",
                                                        "sqs:GetQueueUrl"},
         on("bus ChangeEventsBus"): {"events:PutEvents"},
@@ -121,9 +145,9 @@ def _differences(expected, actual) -> list[str]:
     return lines
 
 
-def test_one_function_per_route_group_plus_authorizer_stream_consumers_and_verifier(cfn):
+def test_one_function_per_route_group_plus_authorizer_stream_consumers_verifier_and_delivery_worker(cfn):
     expected = {lambda_handler(h) for h in (*ROUTE_GROUP_HANDLERS.values(), AUTHORIZER_HANDLER, INDEXER_HANDLER,
-                                            EVENTS_HANDLER, VERIFIER_HANDLER)}
+                                            EVENTS_HANDLER, VERIFIER_HANDLER, DELIVERIES_HANDLER)}
 
     assert set(function_ids_by_handler(cfn)) == expected
 
@@ -131,6 +155,7 @@ def test_one_function_per_route_group_plus_authorizer_stream_consumers_and_verif
 def test_functions_share_one_asset_and_the_same_defaults(cfn):
     functions = resources(cfn, "AWS::Lambda::Function")
     verifier = function_id(cfn, VERIFIER_HANDLER)
+    deliveries = function_id(cfn, DELIVERIES_HANDLER)
 
     assert len({f["Properties"]["Code"]["S3Key"] for f in functions.values()}) == 1
     for logical_id, function in functions.items():
@@ -138,8 +163,10 @@ def test_functions_share_one_asset_and_the_same_defaults(cfn):
         assert properties["Runtime"] in ("python3.12", "python3.13")
         assert properties["Architectures"] == ["arm64"]
         assert properties["MemorySize"] == 512
-        # Behind API Gateway or the stream, a function answers within 29 s; the scheduled verifier has 5 minutes.
-        assert properties["Timeout"] == 300 if logical_id == verifier else properties["Timeout"] <= 29
+        # Behind API Gateway or the stream, a function answers within 29 s; the scheduled verifier has 5 minutes,
+        # the delivery worker a minute (5 messages, each a POST of at most 10 s).
+        expected_timeout = {verifier: 300, deliveries: 60}.get(logical_id)
+        assert properties["Timeout"] == expected_timeout if expected_timeout else properties["Timeout"] <= 29
         assert properties["TracingConfig"] == {"Mode": "Active"}
         assert properties["LoggingConfig"]["LogFormat"] == "JSON"
         variables = properties["Environment"]["Variables"]

@@ -1,8 +1,11 @@
-"""Alarms on API 5xx, throttles of every function, indexing errors, failures, stream lag and index drift."""
+"""Alarms on API 5xx, throttles of every function, indexing errors, failures, stream lag, index drift and
+webhook deliveries (dead letters, worker errors, messages waiting)."""
 
-from shared.routes import EVENTS_HANDLER, INDEXER_HANDLER, VERIFIER_HANDLER
+import json
 
-from .helpers import function_id, only, resources
+from shared.routes import DELIVERIES_HANDLER, EVENTS_HANDLER, INDEXER_HANDLER, VERIFIER_HANDLER
+
+from .helpers import function_id, named, only, resources
 
 
 def _alarms(cfn):
@@ -62,3 +65,29 @@ def test_index_drift_found_by_the_verifier_and_its_failures_raise_alarms(cfn):
     }
     assert any(a["MetricName"] == "Errors" and a["Dimensions"] == [{"Name": "FunctionName", "Value": verifier}]
                for a in alarms)
+
+
+def test_webhook_dead_letters_worker_errors_and_waiting_deliveries_raise_alarms(cfn):
+    deliveries = {"Ref": function_id(cfn, DELIVERIES_HANDLER)}
+    dead_letters, _ = named(cfn, "AWS::SQS::Queue", "WebhooksDeliveriesDeadLetters")
+    queue = [k for k in resources(cfn, "AWS::SQS::Queue") if k.startswith("WebhooksDeliveries")
+             and not k.startswith("WebhooksDeliveriesDeadLetters")]
+    watched = {(a["Properties"]["MetricName"], json.dumps(a["Properties"]["Dimensions"], sort_keys=True)):
+               {k: a["Properties"][k] for k in ("Namespace", "Statistic", "Period", "Threshold",
+                                                  "ComparisonOperator", "TreatMissingData")}
+               for a in _alarms(cfn)}
+
+    def key(metric, name, value):
+        return metric, json.dumps([{"Name": name, "Value": value}], sort_keys=True)
+
+    assert watched[key("ApproximateNumberOfMessagesVisible", "QueueName",
+                       {"Fn::GetAtt": [dead_letters, "QueueName"]})] == {
+        "Namespace": "AWS/SQS", "Statistic": "Maximum", "Period": 300, "Threshold": 1,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold", "TreatMissingData": "notBreaching"}
+    assert watched[key("Errors", "FunctionName", deliveries)] == {
+        "Namespace": "AWS/Lambda", "Statistic": "Sum", "Period": 300, "Threshold": 1,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold", "TreatMissingData": "notBreaching"}
+    assert len(queue) == 1
+    assert watched[key("ApproximateAgeOfOldestMessage", "QueueName", {"Fn::GetAtt": [queue[0], "QueueName"]})] == {
+        "Namespace": "AWS/SQS", "Statistic": "Maximum", "Period": 300, "Threshold": 1800,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold", "TreatMissingData": "notBreaching"}

@@ -270,7 +270,6 @@ def test_following_the_cursor_sees_every_change_once_in_version_order_per_record
     assert len(seen) == len(set(seen)), "each change is recorded once"
     for record_id, versions in by_record.items():
         assert versions == sorted(versions), f"{record_id} seen in the order {versions}"
-    # The test covered what it claims: writes committed out of timestamp order, consumers raced.
+    # The test covered what it claims: writes committed out of timestamp order (the writer whose clock is
+    # behind). Consumer races and redeliveries depend on timing here; tests of their own make each happen.
     assert out_of_time_order >= 1
-    assert conflicts >= 1
-    assert duplicates >= 1

@@ -212,6 +212,32 @@ def test_a_failed_change_fails_itself_and_everything_after_it(api, table, event_
     assert [i["recordId"] for i in _feed(api)["items"]] == [first, second, third]
 
 
+def test_a_consumer_that_loses_the_race_for_the_feed_counter_reads_it_again(api, table, event_bus, monkeypatch):
+    from shared.repository import changes
+
+    batches = []
+    poller = events_stream_of(table, lambda event: batches.append(event) or {"batchItemFailures": []})
+    first = _create(api, "First")["recordId"]
+    poller.drain()
+    second = _create(api, "Second")["recordId"]
+    poller.drain()
+    first_batch, second_batch = batches
+    real_read, reads = changes.feed_sequence, []
+
+    def read_then_lose_the_race(account_id):
+        sequence = real_read(account_id)
+        reads.append(sequence)
+        if len(reads) == 1:  # another consumer records its batch between this read and this write
+            assert invoke_handler(EVENTS_HANDLER, second_batch) == {"batchItemFailures": []}
+        return sequence
+
+    monkeypatch.setattr(changes, "feed_sequence", read_then_lose_the_race)
+    assert invoke_handler(EVENTS_HANDLER, first_batch) == {"batchItemFailures": []}
+
+    assert reads == [0, 0, 1]  # the loser's read, the winner's, the loser's again
+    assert [(i["recordId"], i["version"]) for i in _feed(api)["items"]] == [(second, 1), (first, 1)]
+
+
 def test_bad_feed_parameters_are_400(api, changes_stream):
     for query in ({"since": "garbage"}, {"limit": 0}, {"limit": 101}, {"sinse": "x"}):
         assert api.get("/crm/changes", query=query).status == 400, query

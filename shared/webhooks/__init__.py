@@ -1,0 +1,1 @@
+"""Outbound webhook delivery: the SSRF guard on target URLs, signatures, and the HTTP sender."""
