@@ -159,14 +159,15 @@ def send_test(principal: Principal, webhook_id: str) -> Delivery:
 _EVENT_KEYS = ("id", "type", "createdAt", "accountId", "data")
 
 
-def enqueue(account_id: str, kanban_id: str | None, event: dict[str, Any]) -> list[str]:
+def enqueue(account_id: str, kanban_id: str | None, event: dict[str, Any],
+            webhooks: Sequence[Webhook] | None = None) -> list[str]:
     """Deliver one change event to every active webhook of the account that subscribes to its type
     (and to its kanban, for a webhook limited to one). `event` is the body receivers get:
     {"id", "type", "createdAt", "accountId", "data": {"record", "changes"}}.
 
     Idempotent per (webhook, event id): calling it again with the same event (a stream retry) creates
     no second delivery; a delivery not yet attempted has its message sent again (at least once).
-    Returns the ids of the deliveries the event has."""
+    Returns the ids of the deliveries the event has. `webhooks`: the account's webhooks, if read already."""
     missing = [k for k in _EVENT_KEYS if k not in event]
     if missing:
         raise ValueError(f"the event lacks {', '.join(missing)}")
@@ -175,7 +176,7 @@ def enqueue(account_id: str, kanban_id: str | None, event: dict[str, Any]) -> li
     at = now_ms()
     messages: list[tuple[dict[str, Any], int]] = []
     delivery_ids: list[str] = []
-    for webhook in store.all_webhooks(account_id):
+    for webhook in store.all_webhooks(account_id) if webhooks is None else webhooks:
         if not webhook.wants(str(event["type"]), kanban_id):
             continue
         delivery = _new_delivery(webhook, event, at)
@@ -197,14 +198,17 @@ class WebhookPublisher:
     record.status_changed) become deliveries, in order (a ChangePublisher of shared.logic.events)."""
 
     def publish(self, changes: Sequence[RecordChange]) -> None:
+        webhooks: dict[str, list[Webhook]] = {}  # per account, read once per batch
         for position, change in enumerate(changes):
             try:
+                if change.account_id not in webhooks:
+                    webhooks[change.account_id] = store.all_webhooks(change.account_id)
                 for event_type in events.event_types(change):
                     enqueue(change.account_id, change.kanban_id, {
                         "id": events.event_id(change, event_type), "type": event_type, "createdAt": change.at,
                         "accountId": change.account_id,
                         "data": {"record": events.event_record(change), "changes": change.changes},
-                    })
+                    }, webhooks[change.account_id])
             except Exception as error:
                 raise events.PublishFailed(
                     f"the webhook deliveries of change {position} were not queued: {error}", position

@@ -471,3 +471,35 @@ def test_an_attempt_cut_short_is_made_again_by_its_redelivered_message_and_only_
     assert len(receiver.wait_for(1)) == 1
     [shown] = api.get(f"/webhooks/{webhook['webhookId']}/deliveries").json()["items"]
     assert (shown["status"], shown["attempts"]) == ("succeeded", 2)
+
+
+# --- record changes to deliveries ---------------------------------------------------------------------
+
+def test_record_changes_become_deliveries_of_the_webhooks_that_subscribe_to_them(api, account, board, dns, queue,
+                                                                                 table, event_bus):
+    from tests.integration.conftest import events_stream_of
+
+    stream = events_stream_of(table)
+    stream.drain()
+    on_default = api.post("/webhooks", {"url": "https://hooks.example.com/default",
+                                        "events": ["record.created", "record.status_changed"],
+                                        "kanbanId": account["kanbanId"]}).json()
+    on_deletes = api.post("/webhooks", {"url": "https://hooks.example.com/deletes",
+                                        "events": ["record.deleted"]}).json()
+
+    record = api.post("/crm/records", {"title": "Lead"}).json()
+    api.post("/crm/records", {"title": "Elsewhere"}, query={"kanbanId": board["id"]})
+    api.put(f"/crm/records/{record['recordId']}", {"status": "contacted"})
+    api.delete(f"/crm/records/{record['recordId']}")
+    stream.drain()
+    stream.drain()  # a stream retry creates no second delivery
+
+    def deliveries(webhook):
+        items = api.get(f"/webhooks/{webhook['webhookId']}/deliveries").json()["items"]
+        return sorted((d["type"], d["eventId"], d["status"]) for d in items)
+
+    record_id = record["recordId"]
+    assert deliveries(on_default) == [("record.created", f"evt_{record_id}_1_created", "pending"),
+                                      ("record.status_changed", f"evt_{record_id}_2_status_changed", "pending")]
+    assert deliveries(on_deletes) == [("record.deleted", f"evt_{record_id}_3_deleted", "pending")]
+    assert int(_attributes(queue)["ApproximateNumberOfMessages"]) == 3
