@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_SOURCES = (
     "functions",
     "shared/__init__.py",
+    "shared/aws_clients.py",
     "shared/conditional.py",
     "shared/errors.py",
     "shared/eventbus.py",

@@ -29,37 +29,50 @@ MAX_RECORD_AGE = Duration.hours(24)
 VERIFY_EVERY = Duration.hours(1)
 
 
+def stream_failure_queue(scope: Construct, construct_id: str) -> sqs.Queue:
+    """Where a stream consumer notes the records it gave up: where they were in the stream (shard and
+    sequence numbers), not the records themselves."""
+    queue = sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=Duration.days(14),
+    )
+    acknowledge(
+        queue, "AwsSolutions-SQS3",
+        "This queue is itself the failure destination of the stream and holds only failure records.",
+    )
+    return queue
+
+
+def consume_stream(consumer: lambda_.IFunction, table: dynamodb.ITable, failures: sqs.IQueue,
+                   sort_keys: list[str]) -> None:
+    """Feed a function from the table's stream, its own event source mapping with the safety settings
+    the defaults lack (see above), passing only items with these sort keys."""
+    consumer.add_event_source(sources.DynamoEventSource(
+        table,
+        starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+        batch_size=BATCH_SIZE,
+        max_batching_window=MAX_BATCHING_WINDOW,
+        bisect_batch_on_error=True,
+        retry_attempts=RETRY_ATTEMPTS,
+        max_record_age=MAX_RECORD_AGE,
+        on_failure=sources.SqsDlq(failures),
+        report_batch_item_failures=True,
+        filters=[lambda_.FilterCriteria.filter({"dynamodb": {"Keys": {"SK": {"S": sort_keys}}}})],
+    ))
+
+
 class SearchIndexingConstruct(Construct):
     def __init__(
         self, scope: Construct, construct_id: str, *, table: dynamodb.ITable, indexer: lambda_.IFunction,
         verifier: lambda_.IFunction,
     ) -> None:
         super().__init__(scope, construct_id)
-        # What lands here is where the failed records were (shard and sequence numbers), not the
-        # records: reindex those items from the table.
-        self.failures = sqs.Queue(
-            self,
-            "IndexingFailures",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(
-            self.failures, "AwsSolutions-SQS3",
-            "This queue is itself the failure destination of the stream and holds only failure records.",
-        )
-        indexer.add_event_source(sources.DynamoEventSource(
-            table,
-            starting_position=lambda_.StartingPosition.TRIM_HORIZON,
-            batch_size=BATCH_SIZE,
-            max_batching_window=MAX_BATCHING_WINDOW,
-            bisect_batch_on_error=True,
-            retry_attempts=RETRY_ATTEMPTS,
-            max_record_age=MAX_RECORD_AGE,
-            on_failure=sources.SqsDlq(self.failures),
-            report_batch_item_failures=True,
-            filters=[lambda_.FilterCriteria.filter({"dynamodb": {"Keys": {"SK": {"S": [RECORD_SK]}}}})],
-        ))
+        # Reindex the items whose records land here from the table.
+        self.failures = stream_failure_queue(self, "IndexingFailures")
+        consume_stream(indexer, table, self.failures, [RECORD_SK])
         # A run that finds nothing to resume starts over; a failed run is simply retried by the next one.
         events.Rule(
             self, "VerifySchedule", description="Check the search index against the table and repair it",

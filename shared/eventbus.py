@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+from shared.aws_clients import service_client
 from shared.logic.events import PublishFailed, event_id, event_record, event_types
 from shared.models.domain import RecordChange
 from shared.settings import get_settings
@@ -39,18 +40,7 @@ def detail(change: RecordChange, detail_type: str) -> dict[str, Any]:
 @lru_cache(maxsize=1)
 def events_client() -> Any:
     """The process's EventBridge client, built on first use."""
-    import boto3
-    from botocore.config import Config
-
-    settings = get_settings()
-    credentials: dict[str, str] = {}
-    if settings.events_endpoint_url and boto3.Session().get_credentials() is None:
-        credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-    return boto3.client(
-        "events", region_name=settings.aws_region, endpoint_url=settings.events_endpoint_url,
-        config=Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 3, "mode": "standard"}),
-        **credentials,
-    )
+    return service_client("events", get_settings().events_endpoint_url)
 
 
 class EventBridgePublisher:

@@ -315,7 +315,7 @@ def list_records(
     if access_scope.kanban_ids == frozenset():
         return Listing(items=(), next_token=None)
     query_scope = f"{'trash' if deleted else 'records'}|{principal.account_id}|{kanban_id}|{status}|{assigned_user_id}"
-    page = (repository.list_trash if deleted else repository.list_records)(
+    page = repository.list_records(
         principal.account_id,
         kanban_id=kanban_id,
         status=status,
@@ -323,5 +323,6 @@ def list_records(
         limit=limit,
         cursor=decode_token(next_token, query_scope),
         allowed_kanbans=access_scope.kanban_ids,
+        trashed=deleted,
     )
     return Listing(items=page.items, next_token=encode_token(page.cursor, query_scope))

@@ -8,6 +8,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
+from shared.aws_clients import service_client
 from shared.settings import get_settings
 
 MAX_DELAY_SECONDS = 900
@@ -18,18 +19,7 @@ _BATCH = 10
 @lru_cache(maxsize=1)
 def sqs_client() -> Any:
     """The process's SQS client, built on first use and reused by warm invocations."""
-    import boto3
-    from botocore.config import Config
-
-    settings = get_settings()
-    credentials: dict[str, str] = {}
-    if settings.sqs_endpoint_url and boto3.Session().get_credentials() is None:
-        credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-    return boto3.client(
-        "sqs", region_name=settings.aws_region, endpoint_url=settings.sqs_endpoint_url,
-        config=Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 3, "mode": "standard"}),
-        **credentials,
-    )
+    return service_client("sqs", get_settings().sqs_endpoint_url)
 
 
 def _queue_url() -> str:

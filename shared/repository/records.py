@@ -474,27 +474,14 @@ def list_records(
     limit: int,
     cursor: dict[str, Any] | None,
     allowed_kanbans: frozenset[str] | None,
+    trashed: bool = False,
 ) -> Page:
-    """Records newest first, only those on `allowed_kanbans` (None: every kanban)."""
-    return _list_page(account_id, keys.list_scope(account_id, kanban_id, status, user_id), kanban_id=kanban_id,
-                      status=status, user_id=user_id, limit=limit, cursor=cursor, allowed_kanbans=allowed_kanbans,
-                      read=get_records)
-
-
-def list_trash(
-    account_id: str,
-    *,
-    kanban_id: str | None,
-    status: str | None,
-    user_id: str | None,
-    limit: int,
-    cursor: dict[str, Any] | None,
-    allowed_kanbans: frozenset[str] | None,
-) -> Page:
-    """Trashed records (TrashedRecord), newest deletion first, only those on `allowed_kanbans`."""
-    scope = keys.list_scope(account_id, kanban_id, status, user_id, trashed=True)
+    """Records newest first (with `trashed`, those in the trash, as TrashedRecord, newest deletion
+    first), only those on `allowed_kanbans` (None: every kanban)."""
+    scope = keys.list_scope(account_id, kanban_id, status, user_id, trashed=trashed)
     return _list_page(account_id, scope, kanban_id=kanban_id, status=status, user_id=user_id, limit=limit,
-                      cursor=cursor, allowed_kanbans=allowed_kanbans, read=get_trashed_records)
+                      cursor=cursor, allowed_kanbans=allowed_kanbans,
+                      read=get_trashed_records if trashed else get_records)
 
 
 def get_records(account_id: str, record_ids: list[str]) -> dict[str, Record]:
