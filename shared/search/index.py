@@ -11,16 +11,22 @@ imports, deletes, rebuilds and the verifier's reads (the indexer, the verifier, 
 stack); it implements the SearchIndex port. TypesenseSearchReader holds only the search-only key, from
 which it derives a key scoped to each account; it implements SearchReader and is the search
 function's, which never gets the admin key. A process builds the one it needs on first use
-(index_writer(), search_reader()) and reuses it, and each builds its Typesense clients on first use.
+(index_writer(), search_reader()) and reuses it. The writer builds one Typesense client on first use; the
+reader builds one HTTP client on first use and calls Typesense's search endpoint with it for every
+account, the account's scoped key in each request's header (one connection pool and one TLS context
+per process, and no import of the Typesense library on the search path).
 """
 
+import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property, lru_cache
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from shared.models.domain import Record
 from shared.search.ports import SearchFilter, SearchPage, SearchUnavailable, document_id
@@ -307,38 +313,84 @@ class TypesenseIndexWriter:
                   {"filter_by": _id_filter(ids[start:start + _IDS_PER_DELETE])})
 
 
+class SearchRefused(Exception):
+    """Typesense refused a search as malformed or unauthorized (a 4xx other than 404): a bug, not an outage."""
+
+
+def scoped_search_key(search_key: str, parameters: dict[str, Any]) -> str:
+    """A key that embeds search parameters Typesense enforces whatever the query says: the HMAC-SHA256 of
+    the parameters under the search-only key, its first four characters and the parameters, in base64
+    (Typesense's documented scheme, computed locally with no request)."""
+    embedded = json.dumps(parameters)
+    digest = base64.b64encode(hmac.new(search_key.encode(), embedded.encode(), hashlib.sha256).digest()).decode()
+    return base64.b64encode(f"{digest}{search_key[:4]}{embedded}".encode()).decode()
+
+
 class TypesenseSearchReader:
     """The index as the search function sees it: searches through the alias, each confined to one
     account by a scoped key derived from the search-only key. It holds no admin key, so it can neither
-    write nor manage collections. Implements the SearchReader port."""
+    write nor manage collections. Implements the SearchReader port.
 
-    MAX_SCOPED_CLIENTS = 1000
+    One HTTP client (one connection pool, one TLS context), built on first use, serves every account:
+    each request carries its account's scoped key in the X-TYPESENSE-API-KEY header. Scoped keys are
+    derived locally and kept per account (up to MAX_SCOPED_KEYS)."""
+
+    MAX_SCOPED_KEYS = 10_000
+    ATTEMPTS = 2  # each node in turn; a connection failure or a 5xx moves on to the next
+    RETRY_INTERVAL_SECONDS = 0.1
 
     def __init__(self, nodes: str, alias: str, search_key: str, timeout: float = 2.0):
         self.alias = alias
-        self._nodes = _nodes(nodes)
+        self._urls = [f"{n['protocol']}://{n['host']}:{n['port']}" for n in _nodes(nodes)]
         self._search_key = search_key
         self._timeout = timeout
-        self._scoped_clients: dict[str, Any] = {}
+        self._scoped_keys: dict[str, str] = {}
+        self._next_node = 0
 
     @cached_property
-    def _key_client(self) -> Any:
-        """A client on the search-only key, built on first use; it derives the scoped keys (locally,
-        with no request)."""
-        return _client(self._nodes, self._search_key, self._timeout)
+    def _http(self) -> Any:
+        """The process's one HTTP client to Typesense, built on first use and kept for warm invocations."""
+        import httpx
 
-    def _scoped_client(self, account_id: str) -> Any:
-        """A client whose key embeds the account filter: Typesense itself confines every search to
-        the account, whatever the query says. Kept per account (up to MAX_SCOPED_CLIENTS)."""
-        client = self._scoped_clients.get(account_id)
-        if client is None:
-            if len(self._scoped_clients) >= self.MAX_SCOPED_CLIENTS:
-                self._scoped_clients.clear()
-            scoped = self._key_client.keys.generate_scoped_search_key(
-                self._search_key, {"filter_by": f"accountId:=`{_quotable(account_id)}`"}
-            )
-            client = self._scoped_clients[account_id] = _client(self._nodes, scoped, self._timeout)
-        return client
+        return httpx.Client(timeout=self._timeout, limits=httpx.Limits(max_keepalive_connections=10))
+
+    def scoped_key(self, account_id: str) -> str:
+        """The account's key: its embedded filter confines every search to the account, whatever the
+        query's own filter says."""
+        key = self._scoped_keys.get(account_id)
+        if key is None:
+            if len(self._scoped_keys) >= self.MAX_SCOPED_KEYS:
+                self._scoped_keys.clear()
+            key = self._scoped_keys[account_id] = scoped_search_key(
+                self._search_key, {"filter_by": f"accountId:=`{_quotable(account_id)}`"})
+        return key
+
+    def search_as(self, account_id: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        """One search request through the alias with the account's scoped key: the result, or None when
+        no collection is behind the alias yet."""
+        import httpx
+
+        path = f"/collections/{quote(self.alias, safe='')}/documents/search"
+        headers = {"X-TYPESENSE-API-KEY": self.scoped_key(account_id)}
+        failure: Exception | None = None
+        for attempt in range(self.ATTEMPTS):
+            if attempt:
+                time.sleep(self.RETRY_INTERVAL_SECONDS)
+            url = self._urls[self._next_node % len(self._urls)]
+            try:
+                response = self._http.get(url + path, params=params, headers=headers)
+            except httpx.HTTPError as error:
+                failure = error
+            else:
+                if response.status_code == 200:
+                    return response.json()
+                if response.status_code == 404:
+                    return None
+                if response.status_code < 500:
+                    raise SearchRefused(f"Typesense refused the search ({response.status_code}): {response.text}")
+                failure = RuntimeError(f"Typesense answered {response.status_code}: {response.text}")
+            self._next_node += 1
+        raise SearchUnavailable("search is temporarily unavailable; try again shortly") from failure
 
     def search(self, query: str | None, where: SearchFilter, page: int, per_page: int) -> SearchPage:
         params: dict[str, Any] = {"page": page, "per_page": per_page, "include_fields": "recordId"}
@@ -351,12 +403,8 @@ class TypesenseSearchReader:
             params |= {"q": "*", "sort_by": "createdAt:desc"}
         if expression := filter_expression(where):
             params["filter_by"] = expression
-        from typesense import exceptions
-
-        client = self._scoped_client(where.account_id)
-        try:
-            result = _call(client.collections[self.alias].documents.search, params)
-        except exceptions.ObjectNotFound:  # nothing indexed yet: no collection behind the alias
+        result = self.search_as(where.account_id, params)
+        if result is None:  # nothing indexed yet: no collection behind the alias
             return SearchPage([], 0)
         return SearchPage([hit["document"]["recordId"] for hit in result["hits"]], result["found"])
 

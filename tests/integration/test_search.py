@@ -1,5 +1,7 @@
 """Search through the real handlers: DynamoDB stream -> indexer -> real Typesense -> search function."""
 
+from collections import Counter
+
 import boto3
 import pytest
 
@@ -250,10 +252,8 @@ class TestIsolation:
     def test_the_engine_itself_confines_a_search_to_the_account(self, api, crm):
         """Even a filter asking for another account returns nothing: the scoped key's filter wins."""
         reader = search_reader()
-        client = reader._scoped_client("account_other")
-        result = client.collections[reader.alias].documents.search(
-            {"q": "*", "filter_by": f"accountId:=`{crm['john']['accountId']}`"})
-        assert result["found"] == 0
+        result = reader.search_as("account_other", {"q": "*", "filter_by": f"accountId:=`{crm['john']['accountId']}`"})
+        assert result is not None and result["found"] == 0
         page = reader.search(None, SearchFilter(crm["john"]["accountId"], None, None), 1, 10)
         assert page.record_ids == [crm["john"]["recordId"]]
 
@@ -274,3 +274,36 @@ class TestIsolation:
 def test_search_before_anything_was_ever_indexed_finds_nothing(api, search_settings):
     response = api.get("/crm/search", query={"q": "anything"})
     assert response.status == 200 and response.json()["total"] == 0
+
+
+def test_a_warm_search_function_builds_one_http_client_whatever_the_account(api, crm, stream, monkeypatch):
+    """Given three accounts with a record each, when a fresh process serves their searches through the
+    handler, then it builds one HTTP client (one connection pool, one TLS context) and reuses it."""
+    import httpx
+    import httpx._transports.default as transports
+
+    others = [bootstrap_account(f"Tenant {n}", "Ada", f"ada{n}@example.com") for n in range(2)]
+    tenants = [(api, crm["john"]["recordId"], "john")]
+    for n, other in enumerate(others):
+        tenant = api.as_token(other["token"])
+        word = ("alpha", "bravo")[n]
+        tenants.append((tenant, tenant.post("/crm/records", {"title": f"Lead {word}"}).json()["recordId"], word))
+    stream.drain()
+    forget_search_clients()  # as in a fresh process
+
+    built: list[str] = []
+
+    def counted(name: str, build):
+        def wrapper(*args, **kwargs):
+            built.append(name)
+            return build(*args, **kwargs)
+        return wrapper
+
+    init = counted("httpx.Client", httpx.Client.__init__)
+    monkeypatch.setattr(httpx.Client, "__init__", lambda self, *args, **kwargs: init(self, *args, **kwargs))
+    monkeypatch.setattr(transports, "create_ssl_context", counted("ssl context", transports.create_ssl_context))
+    for _ in range(2):
+        for tenant, record_id, word in tenants:
+            assert ids(tenant.get("/crm/search", query={"q": word})) == [record_id]
+
+    assert Counter(built) == {"httpx.Client": 1, "ssl context": 1}

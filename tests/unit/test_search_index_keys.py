@@ -3,6 +3,8 @@ search-only key and the per-account keys scoped from it. No request is made: cli
 and a scoped key is derived locally."""
 
 import base64
+import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -52,12 +54,15 @@ def test_the_search_reader_holds_only_the_search_key_and_keys_scoped_from_it(con
     configure(TYPESENSE_API_KEY=ADMIN_KEY, TYPESENSE_SEARCH_KEY=SEARCH_KEY)
 
     reader = search_reader()
-    client = reader._scoped_client("account_1")
+    key = reader.scoped_key("account_1")
 
-    scoped = base64.b64decode(client.config.api_key).decode()
-    assert scoped.endswith(SEARCH_KEY[:4] + json.dumps({"filter_by": "accountId:=`account_1`"}))
-    assert reader._scoped_client("account_1") is client and search_reader() is reader
-    assert reader._scoped_client("account_2") is not client
+    scoped = base64.b64decode(key).decode()
+    embedded = json.dumps({"filter_by": "accountId:=`account_1`"})
+    digest = base64.b64encode(hmac.new(SEARCH_KEY.encode(), embedded.encode(), hashlib.sha256).digest()).decode()
+    assert scoped == digest + SEARCH_KEY[:4] + embedded
+    assert reader.scoped_key("account_1") == key and search_reader() is reader
+    assert reader.scoped_key("account_2") != key
+    assert "_http" not in vars(reader)  # the HTTP client is built on first search, not before
     assert ADMIN_KEY not in keys_held(reader) and SEARCH_KEY in keys_held(reader)
 
 
