@@ -41,7 +41,7 @@ def test_the_stream_reaches_the_events_function_as_it_reaches_the_indexer(cfn):
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": [table_id, "StreamArn"]}
     assert mapping["StartingPosition"] == "TRIM_HORIZON"
     assert mapping["BatchSize"] == 100
-    assert mapping["MaximumBatchingWindowInSeconds"] == 2
+    assert mapping["MaximumBatchingWindowInSeconds"] == 0  # webhooks and the feed as fresh as search
     assert mapping["BisectBatchOnFunctionError"] is True
     assert mapping["MaximumRetryAttempts"] == 10_000
     assert mapping["MaximumRecordAgeInSeconds"] == 24 * 3600

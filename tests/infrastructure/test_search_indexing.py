@@ -30,7 +30,8 @@ def test_stream_event_source_gives_up_on_bad_records_safely(cfn):
     assert properties["FunctionName"] == {"Ref": function_id(cfn, INDEXER_HANDLER)}
     assert properties["StartingPosition"] == "TRIM_HORIZON"
     assert properties["BatchSize"] == 100
-    assert properties["MaximumBatchingWindowInSeconds"] > 0
+    # No batching window: invoked as soon as a poll finds records, for at most 1 s p95 write->findable.
+    assert properties["MaximumBatchingWindowInSeconds"] == 0
     assert properties["BisectBatchOnFunctionError"] is True
     assert 0 < properties["MaximumRetryAttempts"] <= 10_000  # finite, yet enough to ride out an outage
     assert properties["MaximumRecordAgeInSeconds"] == 24 * 3600  # as long as the stream keeps records
