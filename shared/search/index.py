@@ -313,6 +313,21 @@ class TypesenseIndexWriter:
                   {"filter_by": _id_filter(ids[start:start + _IDS_PER_DELETE])})
 
 
+def search_parameters(query: str | None, where: SearchFilter, page: int, per_page: int) -> dict[str, Any]:
+    """The search request's parameters: the account is not among them (the scoped key carries it)."""
+    params: dict[str, Any] = {"page": page, "per_page": per_page, "include_fields": "recordId"}
+    if query:
+        params |= {
+            "q": query, "query_by": "title,values", "infix": "always,always", "num_typos": "2,2",
+            "typo_tokens_threshold": 1, "sort_by": "_text_match:desc,createdAt:desc",
+        }
+    else:
+        params |= {"q": "*", "sort_by": "createdAt:desc"}
+    if expression := filter_expression(where):
+        params["filter_by"] = expression
+    return params
+
+
 class SearchRefused(Exception):
     """Typesense refused a search as malformed or unauthorized (a 4xx other than 404): a bug, not an outage."""
 
@@ -393,17 +408,7 @@ class TypesenseSearchReader:
         raise SearchUnavailable("search is temporarily unavailable; try again shortly") from failure
 
     def search(self, query: str | None, where: SearchFilter, page: int, per_page: int) -> SearchPage:
-        params: dict[str, Any] = {"page": page, "per_page": per_page, "include_fields": "recordId"}
-        if query:
-            params |= {
-                "q": query, "query_by": "title,values", "infix": "always,always", "num_typos": "2,2",
-                "typo_tokens_threshold": 1, "sort_by": "_text_match:desc,createdAt:desc",
-            }
-        else:
-            params |= {"q": "*", "sort_by": "createdAt:desc"}
-        if expression := filter_expression(where):
-            params["filter_by"] = expression
-        result = self.search_as(where.account_id, params)
+        result = self.search_as(where.account_id, search_parameters(query, where, page, per_page))
         if result is None:  # nothing indexed yet: no collection behind the alias
             return SearchPage([], 0)
         return SearchPage([hit["document"]["recordId"] for hit in result["hits"]], result["found"])
