@@ -34,6 +34,15 @@ def _visible_record(principal: Principal, record_id: str) -> Record:
     return record
 
 
+def _visible_stored(principal: Principal, record_id: str) -> repository.StoredRecord:
+    """A record the caller may change, with its children, as one read found it (for a write)."""
+    stored = repository.find_stored_record(principal.account_id, record_id)
+    if stored is None:
+        raise NotFound(f"record {record_id} not found")
+    access.Scope.of(principal).require(stored.record.kanban_id)
+    return stored
+
+
 def _unique_conflict(kanban: Kanban, taken: repository.UniqueValueTaken) -> Conflict:
     """The 409 naming the field and the record that holds the value; a ConcurrentUpdate (to run again)
     if that record gave the value up meanwhile."""
@@ -178,30 +187,47 @@ def update_record(
     of different custom fields all survive; with `expected` versions (If-Match), only at one of them."""
 
     def attempt() -> Record:
-        old = _visible_record(principal, record_id)
+        stored = _visible_stored(principal, record_id)
+        old = stored.record
         preconditions.check(expected, f"record {record_id}", old.version)
+        changes: dict[str, Any] = {}
+        if request.title is not None:
+            changes["title"] = request.title
+        if request.assignedUserIds is not None:
+            changes["assigned_user_ids"] = _check_assignees(principal, request.assignedUserIds)
+
+        def changed(**more: Any) -> Record:
+            return old.model_copy(update={
+                **changes, **more, "updated_at": max(now_ms(), old.updated_at), "updated_by": principal.user_id,
+                "version": old.version + 1,
+            })
+
+        if request.status is None and request.customFields is None \
+                and repository.keeps_kanban_unique_fields(stored):
+            # Title or assignees alone: no read of the kanban. The transaction checks that it still has
+            # the record's status and unique fields; the indexed values and locks stay as stored.
+            new = changed()
+            try:
+                with preconditions.lost_race_fails(expected, f"record {record_id}"):
+                    repository.update_record(stored, new, None, None, None)
+                return new
+            except repository.KanbanChanged:
+                pass  # its unique fields (or its statuses) changed: write with the kanban read
         kanban = shared_reads.kanban(principal.account_id, old.kanban_id)
         if kanban is None:
             raise NotFound(f"kanban {old.kanban_id} not found")
-        changes: dict[str, Any] = {}
+        more: dict[str, Any] = {}
         if request.status is not None:
             access.check_status(request.status, kanban)
-            changes["status"] = request.status
-        if request.title is not None:
-            changes["title"] = request.title
+            more["status"] = request.status
         if request.customFields is not None:
             cleaned = fields.validate_changes(kanban, request.customFields, stored=old.custom_fields)
-            changes["custom_fields"] = fields.merge(old.custom_fields, cleaned)
-        if request.assignedUserIds is not None:
-            changes["assigned_user_ids"] = _check_assignees(principal, request.assignedUserIds)
-        new = old.model_copy(update={
-            **changes, "updated_at": max(now_ms(), old.updated_at), "updated_by": principal.user_id,
-            "version": old.version + 1,
-        })
+            more["custom_fields"] = fields.merge(old.custom_fields, cleaned)
+        new = changed(**more)
         entries = fields.index_entries(kanban, new.custom_fields)
         try:
             with preconditions.lost_race_fails(expected, f"record {record_id}"):
-                repository.update_record(old, new, kanban, entries, fields.unique_entries(kanban, entries))
+                repository.update_record(stored, new, kanban, entries, fields.unique_entries(kanban, entries))
         except repository.UniqueValueTaken as taken:
             raise _unique_conflict(kanban, taken) from None
         return new
@@ -212,12 +238,12 @@ def update_record(
 def _move_to_trash(principal: Principal, record_id: str,
                    expected: VersionCondition | None) -> tuple[Record, TrashedRecord]:
     def attempt() -> tuple[Record, TrashedRecord]:
-        record = _visible_record(principal, record_id)
-        preconditions.check(expected, f"record {record_id}", record.version)
+        stored = _visible_stored(principal, record_id)
+        preconditions.check(expected, f"record {record_id}", stored.record.version)
         deleted_at = now_ms()
         expires_at = deleted_at // 1000 + TRASH_RETENTION_DAYS * _DAY_SECONDS
         with preconditions.lost_race_fails(expected, f"record {record_id}"):
-            return record, repository.delete_record(record, deleted_at, principal.user_id, expires_at)
+            return stored.record, repository.delete_record(stored, deleted_at, principal.user_id, expires_at)
 
     return _with_retries(attempt, record_id)
 
