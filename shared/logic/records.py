@@ -89,12 +89,21 @@ def _apply(principal: Principal, existing: Record, request: CreateRecordRequest)
 def prepare_create(principal: Principal, kanban_id: str | None, request: CreateRecordRequest,
                    upsert: bool = False) -> Record | repository.NewRecord:
     """A create checked against every rule and ready to write (write_new), or, unless upserting, the
-    record its channelId already has in the kanban (the answer, nothing to write)."""
+    record its channelId already has in the kanban (the answer, nothing to write). The channelId's
+    record is looked up only when the body breaks a rule: otherwise the write's own condition on the
+    channel's lock tells (write_new)."""
     kanban = access.Scope.of(principal).kanban(kanban_id)
-    if request.channelId is not None and not upsert:
-        existing = repository.find_channel_record(principal.account_id, kanban.kanban_id, request.channelId)
-        if existing is not None:
-            return existing
+    try:
+        return _checked_create(principal, kanban, request)
+    except ValidationFailed:
+        if request.channelId is not None and not upsert:
+            existing = repository.find_channel_record(principal.account_id, kanban.kanban_id, request.channelId)
+            if existing is not None:
+                return existing
+        raise
+
+
+def _checked_create(principal: Principal, kanban: Kanban, request: CreateRecordRequest) -> repository.NewRecord:
     status = request.status or kanban.statuses[0].value
     access.check_status(status, kanban)
     custom_fields = fields.merge({}, fields.validate_changes(kanban, request.customFields))
@@ -125,16 +134,19 @@ def write_new(principal: Principal, new: repository.NewRecord,
     409. Upserting (`upsert`: the request), the record the channelId or a unique value matches gets the
     request as an update instead; when upserts race, the losers update the winner's record."""
     kanban, record = new.kanban, new.record
-    for attempt in range(retries.WRITE_ATTEMPTS):
-        # After a lost race, the winner's record is the answer (or, upserting, the one to update).
-        existing = _match(kanban, record, new.unique if upsert else []) if upsert or attempt else None
+    for _ in range(retries.WRITE_ATTEMPTS):
+        # Upserting, the record the body matches is the one to update; after a lost race, the winner's.
+        existing = _match(kanban, record, new.unique) if upsert else None
         if existing is not None:
-            return (_apply(principal, existing, upsert) if upsert else existing), False
+            return _apply(principal, existing, upsert), False
         try:
             repository.create_record(new)
             return record, True
-        except repository.ChannelTaken:
-            continue  # or the other record was deleted in between: the channel is free again
+        except repository.ChannelTaken as taken:
+            # The channel's record is the answer, unless it was deleted in between: then the channel is free.
+            holder = repository.find_record(record.account_id, taken.holder) if taken.holder and not upsert else None
+            if holder is not None:
+                return holder, False
         except repository.UniqueValueTaken as taken:
             conflict = None if upsert else _unique_conflict(kanban, taken)
             if conflict is not None and not isinstance(conflict, ConcurrentUpdate):

@@ -1,7 +1,7 @@
 """Low-level helpers shared by the repositories: item (de)serialization, transactions, batch reads."""
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -63,6 +63,13 @@ class Write:
 
     operation: dict[str, Any]
     on_condition_failure: DomainError | None = None
+    on_refusal_by: Callable[[dict[str, Any]], DomainError] | None = None
+    """The error its failed condition means, from the item as it stood (the write asks DynamoDB for it
+    with ReturnValuesOnConditionCheckFailure=ALL_OLD); on_condition_failure if no item stood there."""
+
+    def __post_init__(self) -> None:
+        if self.on_refusal_by is not None:
+            next(iter(self.operation.values()))["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
 
 
 def put(item: dict[str, Any], condition: str | None = None, **names_values: Any) -> dict[str, Any]:
@@ -112,7 +119,11 @@ def transact(writes: Sequence[Write]) -> None:
             raise
         reasons = error.response.get("CancellationReasons") or []
         for write, reason in zip(writes, reasons, strict=False):
-            if reason.get("Code") == "ConditionalCheckFailed" and write.on_condition_failure:
+            if reason.get("Code") != "ConditionalCheckFailed":
+                continue
+            if write.on_refusal_by and reason.get("Item"):
+                raise write.on_refusal_by(deserialize(reason["Item"])) from None
+            if write.on_condition_failure:
                 raise write.on_condition_failure from None
         raise
 

@@ -45,7 +45,11 @@ class KanbanChanged(ConcurrentUpdate):
 
 
 class ChannelTaken(Conflict):
-    """The kanban already has a record for this channelId."""
+    """The kanban already has a record for this channelId: `holder` names it (when known)."""
+
+    def __init__(self, message: str = "channel taken", holder: str | None = None):
+        super().__init__(message)
+        self.holder = holder
 
 
 class UniqueValueTaken(Conflict):
@@ -190,13 +194,19 @@ def _channel_pk(record: Record) -> str:
     return keys.channel_pk(record.account_id, record.kanban_id, record.channel_id)
 
 
-def _lock(pk: str, sk: str, record: Record, taken: Conflict) -> dynamo.Write:
+def _lock(pk: str, sk: str, record: Record, taken: Conflict,
+          taken_by: Callable[[dict[str, Any]], Conflict] | None = None) -> dynamo.Write:
     """A lock item naming the record (a channelId's, a unique value's): a conditional put that fails
-    with `taken` when another record holds it."""
+    with `taken` when another record holds it (or with `taken_by(the lock as it stood)`, if given)."""
     item = {"PK": pk, "SK": sk, "recordId": record.record_id, "kanbanId": record.kanban_id}
     return dynamo.Write(
         dynamo.put(item, "attribute_not_exists(PK) OR recordId = :me", values={":me": record.record_id}), taken,
+        taken_by,
     )
+
+
+def _channel_taken(lock: dict[str, Any]) -> Conflict:
+    return ChannelTaken(holder=lock.get("recordId"))
 
 
 def _unique_pk(record: Record, entry: IndexEntry) -> str:
@@ -224,7 +234,7 @@ def _own_writes(new: NewRecord) -> list[dynamo.Write]:
     record = new.record
     writes = []
     if record.channel_id is not None:
-        writes.append(_lock(_channel_pk(record), keys.CHANNEL_SK, record, ChannelTaken("channel taken")))
+        writes.append(_lock(_channel_pk(record), keys.CHANNEL_SK, record, ChannelTaken(), _channel_taken))
     writes += _lock_changes(record, [], new.unique)
     item = _record_item(record, new.entries, new.unique, new.kanban)
     writes.append(dynamo.Write(dynamo.put(item, "attribute_not_exists(PK)"), Conflict("record id collision")))
@@ -233,8 +243,8 @@ def _own_writes(new: NewRecord) -> list[dynamo.Write]:
 
 
 def create_record(new: NewRecord) -> None:
-    """Write a new record; raises ChannelTaken when its channelId already has a record in the kanban,
-    UniqueValueTaken when another record holds one of its unique values."""
+    """Write a new record; raises ChannelTaken (naming the record that holds it) when its channelId
+    already has a record in the kanban, UniqueValueTaken when another record holds one of its unique values."""
     create_records([new])
 
 
