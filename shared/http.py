@@ -317,6 +317,11 @@ def _lambda_error(error: DomainError, request_id: str, headers: dict[str, str] |
     }
 
 
+# Sent (with "true") when a search answer's total is a lower bound: an exact lookup counts the matches past
+# its page only up to a cap (shared.logic.search.LOOKUP_COUNT_AT_MOST). The body keeps the reference's shape.
+TOTAL_IS_CAPPED = "X-Total-Is-Capped"
+
+
 def build_app() -> APIGatewayRestResolver:
     app = JsonApiResolver(
         enable_validation=True,
@@ -325,7 +330,7 @@ def build_app() -> APIGatewayRestResolver:
         response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
         cors=CORSConfig(
             allow_origin="*", allow_headers=["Authorization", "Content-Type", idempotency.HEADER, *conditional.HEADERS],
-            expose_headers=[conditional.ETAG], max_age=600,
+            expose_headers=[conditional.ETAG, TOTAL_IS_CAPPED], max_age=600,
         ),
     )
     app.configure_openapi(

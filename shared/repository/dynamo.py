@@ -203,8 +203,10 @@ def query(
     return [deserialize(i) for i in response.get("Items", [])], deserialize(last) if last else None
 
 
-def count(*, index: str, partition_attribute: str, partition: str) -> int:
-    """How many items one index partition holds (a COUNT query: nothing but the number comes back)."""
+def count(*, index: str, partition_attribute: str, partition: str, start_key: dict[str, Any] | None = None,
+          newest_first: bool = False, at_most: int | None = None) -> int:
+    """How many items one index partition holds (a COUNT query: nothing but the number comes back),
+    after `start_key` if given; with `at_most`, counting stops there (reading at most that many items)."""
     params: dict[str, Any] = {
         "TableName": table_name(),
         "IndexName": index,
@@ -212,14 +214,20 @@ def count(*, index: str, partition_attribute: str, partition: str) -> int:
         "ExpressionAttributeNames": {"#p": partition_attribute},
         "ExpressionAttributeValues": {":p": {"S": partition}},
         "Select": "COUNT",
+        "ScanIndexForward": not newest_first,
     }
+    if start_key:
+        params["ExclusiveStartKey"] = serialize(start_key)
     total = 0
-    while True:
+    while at_most is None or total < at_most:
+        if at_most is not None:
+            params["Limit"] = at_most - total
         response = dynamodb_client().query(**params)
         total += response["Count"]
         if "LastEvaluatedKey" not in response:
-            return total
+            break
         params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return total
 
 
 def query_all(partition: str, sort_prefix: str | None = None) -> list[dict[str, Any]]:

@@ -567,24 +567,27 @@ def get_trashed_records(account_id: str, record_ids: list[str]) -> dict[str, Rec
     return {item["recordId"]: trashed_from_item(item) for item in items.values()}
 
 
-def field_value_page(account_id: str, field_id: str, normalized_value: str, allowed_kanbans: frozenset[str] | None,
-                     offset: int, limit: int) -> tuple[list[str], int]:
-    """Ids of one page of the records whose field holds the value (newest first) and how many there are
-    in all. Without a kanban restriction only the page's entries are read and a COUNT query gives the
-    total; a restriction needs every entry's kanban."""
+def field_value_page(account_id: str, field_id: str, normalized_value: str, offset: int, limit: int,
+                     count_at_most: int) -> tuple[list[str], int, bool]:
+    """Ids of one page of the records whose field holds the value (newest first), how many there are,
+    and whether that number is capped. Reads the entries up to the page's end, then counts those after
+    it up to `count_at_most` + 1: past that the total is a lower bound (capped), so a lookup reads its
+    page plus at most that many more, whatever the number of matches. A field belongs to one kanban,
+    so every entry of its partition is of that kanban: access is decided once for the field."""
     partition = {"index": FIELD_VALUE_INDEX, "partition_attribute": FIELD_VALUE_PK,
                  "partition": keys.field_value_key(account_id, field_id, normalized_value)}
-    wanted = offset + limit if allowed_kanbans is None else None
+    wanted = offset + limit
     ids: list[str] = []
     start: dict[str, Any] | None = None
-    while wanted is None or len(ids) < wanted:
-        entries, start = dynamo.query(**partition, start_key=start, newest_first=True,
-                                      limit=wanted - len(ids) if wanted else None)
-        ids += [e["recordId"] for e in entries if allowed_kanbans is None or e["kanbanId"] in allowed_kanbans]
+    while len(ids) < wanted:
+        entries, start = dynamo.query(**partition, start_key=start, newest_first=True, limit=wanted - len(ids))
+        ids += [e["recordId"] for e in entries]
         if start is None:
             break
-    total = dynamo.count(**partition) if allowed_kanbans is None else len(ids)
-    return ids[offset:offset + limit], total
+    more = 0 if start is None else dynamo.count(**partition, start_key=start, newest_first=True,
+                                                 at_most=count_at_most + 1)
+    capped = more > count_at_most
+    return ids[offset:offset + limit], len(ids) + min(more, count_at_most), capped
 
 
 def account_records(
