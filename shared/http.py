@@ -27,7 +27,7 @@ from shared.errors import (
     ValidationFailed,
     error_body,
 )
-from shared.logic import access, rate_limits
+from shared.logic import access, rate_limits, shared_reads
 from shared.models.api import ErrorResponse
 from shared.models.domain import Principal, StatusValue
 
@@ -200,9 +200,11 @@ class JsonApiResolver(APIGatewayRestResolver):
             resolve = super().resolve
 
             def route() -> dict[str, Any]:
-                if principal is not None:
-                    self.append_context(principal=principal)
-                return resolve(event, context)
+                if principal is None:
+                    return resolve(event, context)
+                self.append_context(principal=principal)
+                with shared_reads.confirmed(account):  # what confirming the caller read is not read again
+                    return resolve(event, context)
 
             if principal is None or key is None:
                 response = route()
