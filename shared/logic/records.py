@@ -266,12 +266,12 @@ def delete_record(principal: Principal, record_id: str, expected: VersionConditi
     return record
 
 
-def _visible_trashed(principal: Principal, record_id: str) -> TrashedRecord:
-    trashed = repository.find_trashed(principal.account_id, record_id)
-    if trashed is None:
+def _visible_trashed(principal: Principal, record_id: str) -> repository.StoredTrash:
+    stored = repository.find_stored_trash(principal.account_id, record_id)
+    if stored is None:
         raise NotFound(f"record {record_id} is not in the trash")
-    access.Scope.of(principal).require(trashed.kanban_id)
-    return trashed
+    access.Scope.of(principal).require(stored.trashed.kanban_id)
+    return stored
 
 
 def purge_record(principal: Principal, record_id: str, expected: VersionCondition | None = None) -> None:
@@ -286,10 +286,10 @@ def purge_record(principal: Principal, record_id: str, expected: VersionConditio
         raise NotFound(f"record {record_id} not found")
 
     def attempt() -> None:
-        trashed = _visible_trashed(principal, record_id)
-        preconditions.check(expected, f"record {record_id}", trashed.version)
+        stored = _visible_trashed(principal, record_id)
+        preconditions.check(expected, f"record {record_id}", stored.trashed.version)
         with preconditions.lost_race_fails(expected, f"record {record_id}"):
-            repository.purge_trashed(trashed)
+            repository.purge_trashed(stored)
 
     _with_retries(attempt, record_id)
 
@@ -310,7 +310,8 @@ def restore_record(principal: Principal, record_id: str) -> Record:
     stands in the way: its kanban or status gone, its channelId or a unique value taken meanwhile."""
 
     def attempt() -> Record:
-        trashed = _visible_trashed(principal, record_id)
+        stored = _visible_trashed(principal, record_id)
+        trashed = stored.trashed
         kanban = shared_reads.kanban(principal.account_id, trashed.kanban_id)
         if kanban is None:
             raise Conflict(f"record {record_id} cannot be restored: its kanban {trashed.kanban_id} no longer exists")
@@ -323,7 +324,7 @@ def restore_record(principal: Principal, record_id: str) -> Record:
         })
         entries = fields.index_entries(kanban, record.custom_fields)
         try:
-            repository.restore_record(trashed, record, kanban, entries, fields.unique_entries(kanban, entries))
+            repository.restore_record(stored, record, kanban, entries, fields.unique_entries(kanban, entries))
         except repository.UniqueValueTaken as taken:
             raise _unique_conflict(kanban, taken) from None
         except repository.ChannelTaken:

@@ -419,24 +419,38 @@ def find_trashed(account_id: str, record_id: str) -> TrashedRecord | None:
     return trashed_from_item(item) if item else None
 
 
-def _trash_entry_keys(trashed: TrashedRecord) -> list[str]:
-    """The sort keys of a trashed record's trash entries, as stored."""
-    pk = keys.record_pk(trashed.account_id, trashed.record_id)
-    return [i["SK"] for i in dynamo.query_all(pk, sort_prefix=keys.TRASH_ASSIGNMENT_PREFIX)]
+@dataclass(frozen=True)
+class StoredTrash:
+    """A trashed record as one read of its partition found it, with the sort keys of its trash entries."""
+
+    trashed: TrashedRecord
+    entries: frozenset[str]
 
 
-def _trash_goes(trashed: TrashedRecord) -> list[dynamo.Write]:
+def find_stored_trash(account_id: str, record_id: str) -> StoredTrash | None:
+    """A trashed record with its trash entries, in one strongly consistent Query (what a restore or a
+    purge needs to know); None if it is not in the trash."""
+    items = dynamo.query_all(keys.record_pk(account_id, record_id), sort_prefix=keys.TRASH_ITEMS_PREFIX)
+    trash = next((i for i in items if i["SK"] == keys.TRASH_SK), None)
+    if trash is None:
+        return None
+    return StoredTrash(trashed_from_item(trash),
+                       frozenset(i["SK"] for i in items if i["SK"].startswith(keys.TRASH_ASSIGNMENT_PREFIX)))
+
+
+def _trash_goes(stored: StoredTrash) -> list[dynamo.Write]:
     """Delete the trash item at its version (ConcurrentUpdate if restored, purged or changed since) and
     its trash entries."""
+    trashed = stored.trashed
     pk = keys.record_pk(trashed.account_id, trashed.record_id)
     stale = ConcurrentUpdate(f"record {trashed.record_id} was restored or purged concurrently")
     return [
         dynamo.Write(dynamo.delete(pk, keys.TRASH_SK, "version = :v", values={":v": trashed.version}), stale),
-        *(dynamo.Write(dynamo.delete(pk, sk)) for sk in _trash_entry_keys(trashed)),
+        *(dynamo.Write(dynamo.delete(pk, sk)) for sk in stored.entries),
     ]
 
 
-def restore_record(trashed: TrashedRecord, record: Record, kanban: Kanban, entries: list[IndexEntry],
+def restore_record(trashed: StoredTrash, record: Record, kanban: Kanban, entries: list[IndexEntry],
                    unique: list[IndexEntry]) -> None:
     """Bring a trashed record back as `record`, in one transaction: the trash item and entries go, the
     record and its entries come back, it takes its channelId's and unique values' locks again (raises
@@ -450,7 +464,7 @@ def restore_record(trashed: TrashedRecord, record: Record, kanban: Kanban, entri
     _run(writes)
 
 
-def purge_trashed(trashed: TrashedRecord) -> None:
+def purge_trashed(trashed: StoredTrash) -> None:
     """Delete a trashed record for good (its trash item at its version, and its trash entries)."""
     _run(_trash_goes(trashed))
 
