@@ -161,10 +161,11 @@ def _kanban_accepts(kanban: Kanban, statuses: Iterable[str]) -> dynamo.Write:
 
 
 def _kanban_has(account_id: str, kanban_id: str, statuses: Iterable[str],
-                unique: list[str] | None) -> dynamo.Write:
+                unique: str | None) -> dynamo.Write:
     """The kanban still exists and has these statuses, checked in the transaction; with `unique` (the
-    kanban's unique field ids as read, [] for none) its unique fields are still those too. A write that
-    takes or releases no lock (None) needs no read of the kanban for this check."""
+    kanban's unique field ids as read, "" for none) its unique fields are still those too; a write that
+    does not check them at all passes None. A write that takes or releases no lock can pass the ids
+    the record kept from its last write, and needs no read of the kanban for this check."""
     statuses = sorted(set(statuses))
     condition = "attribute_exists(PK)" + "".join(f" AND contains(statusValues, :s{i})" for i in range(len(statuses)))
     values: dict[str, Any] = {f":s{i}": status for i, status in enumerate(statuses)}
