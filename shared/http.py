@@ -27,7 +27,7 @@ from shared.errors import (
     ValidationFailed,
     error_body,
 )
-from shared.logic import access, rate_limits
+from shared.logic import access, rate_limits, shared_reads
 from shared.models.api import ErrorResponse
 from shared.models.domain import Principal, StatusValue
 
@@ -200,9 +200,11 @@ class JsonApiResolver(APIGatewayRestResolver):
             resolve = super().resolve
 
             def route() -> dict[str, Any]:
-                if principal is not None:
-                    self.append_context(principal=principal)
-                return resolve(event, context)
+                if principal is None:
+                    return resolve(event, context)
+                self.append_context(principal=principal)
+                with shared_reads.confirmed(account):  # what confirming the caller read is not read again
+                    return resolve(event, context)
 
             if principal is None or key is None:
                 response = route()
@@ -317,6 +319,11 @@ def _lambda_error(error: DomainError, request_id: str, headers: dict[str, str] |
     }
 
 
+# Sent (with "true") when a search answer's total is a lower bound: an exact lookup counts the matches past
+# its page only up to a cap (shared.logic.search.LOOKUP_COUNT_AT_MOST). The body keeps the reference's shape.
+TOTAL_IS_CAPPED = "X-Total-Is-Capped"
+
+
 def build_app() -> APIGatewayRestResolver:
     app = JsonApiResolver(
         enable_validation=True,
@@ -325,7 +332,7 @@ def build_app() -> APIGatewayRestResolver:
         response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
         cors=CORSConfig(
             allow_origin="*", allow_headers=["Authorization", "Content-Type", idempotency.HEADER, *conditional.HEADERS],
-            expose_headers=[conditional.ETAG], max_age=600,
+            expose_headers=[conditional.ETAG, TOTAL_IS_CAPPED], max_age=600,
         ),
     )
     app.configure_openapi(

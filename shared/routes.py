@@ -152,7 +152,11 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/tokens", "admin", "createToken", "Create an API token", status=201, errors=_WRITE),
     Route("DELETE", "/tokens/{tokenId}", "admin", "revokeToken", "Revoke an API token", errors=_DELETE),
     Route("GET", "/crm/search", "search", "searchRecords", "Search records",
-          ("q", "kanbanId", "status", "page", "pageSize", "customFieldId", "customFieldValue"), errors=_READ_ONE),
+          ("q", "kanbanId", "status", "page", "pageSize", "customFieldId", "customFieldValue"), errors=_READ_ONE,
+          description=(
+              "With customFieldId and customFieldValue, an exact lookup: it reads its page and counts at most 100 "
+              "matches past it, so its cost does not grow with the number of matches. When more remain, total is a "
+              "lower bound (the page's end + 100) and the answer has the header X-Total-Is-Capped: true.")),
     Route("GET", "/crm/search/aggregations", "search", "getAggregations", "Get status counts", ("kanbanId",),
           errors=_READ_ONE),
     Route("GET", "/crm/records/{recordId}/history", "changes", "getRecordHistory", "A record's history", _PAGE,

@@ -3,10 +3,11 @@
 from typing import Annotated
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 
-from shared.http import OptionalId, StatusFilter, build_app, current_principal
+from shared.http import TOTAL_IS_CAPPED, OptionalId, StatusFilter, build_app, current_principal
 from shared.logic import search
 from shared.models.api import AggregationsResponse, SearchResponse
 
@@ -27,11 +28,13 @@ def search_records(
     customFieldValue: Annotated[str | None, Query(
         max_length=1000, description="The exact value of customFieldId (ignoring case); only together with it",
     )] = None,
-) -> SearchResponse:
-    return search.search_records(
+) -> Response[SearchResponse]:
+    results = search.search_records(
         current_principal(app), q=q, kanban_id=kanbanId, status=status, page=page, page_size=pageSize,
         custom_field_id=customFieldId, custom_field_value=customFieldValue,
     )
+    headers = {TOTAL_IS_CAPPED: "true"} if results.total_is_capped else {}
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=results, headers=headers)
 
 
 @app.get("/crm/search/aggregations")

@@ -7,7 +7,7 @@ from typing import Any
 
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.ids import new_id, now_ms
-from shared.logic import access, preconditions, unique_fields
+from shared.logic import access, preconditions, shared_reads, unique_fields
 from shared.models.api import (
     CreateKanbanRequest,
     FieldInput,
@@ -26,8 +26,8 @@ from shared.models.domain import (
     VersionCondition,
 )
 from shared.pagination import decode_token, encode_token
-from shared.repository import accounts, retries
 from shared.repository import kanbans as repository
+from shared.repository import retries
 
 MAX_KANBANS_PER_ACCOUNT = 200
 _SLUG_ATTEMPTS = 50
@@ -98,7 +98,7 @@ def _write_with_free_slug(kanban: Kanban, write, taken: set[str]) -> Kanban:
 
 
 def _default_kanban_id(principal: Principal) -> str | None:
-    return accounts.get_account(principal.account_id).default_kanban_id
+    return shared_reads.account(principal.account_id).default_kanban_id
 
 
 def _marked(kanban: Kanban, default_id: str | None) -> Kanban:

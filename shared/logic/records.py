@@ -34,6 +34,15 @@ def _visible_record(principal: Principal, record_id: str) -> Record:
     return record
 
 
+def _visible_stored(principal: Principal, record_id: str) -> repository.StoredRecord:
+    """A record the caller may change, with its children, as one read found it (for a write)."""
+    stored = repository.find_stored_record(principal.account_id, record_id)
+    if stored is None:
+        raise NotFound(f"record {record_id} not found")
+    access.Scope.of(principal).require(stored.record.kanban_id)
+    return stored
+
+
 def _unique_conflict(kanban: Kanban, taken: repository.UniqueValueTaken) -> Conflict:
     """The 409 naming the field and the record that holds the value; a ConcurrentUpdate (to run again)
     if that record gave the value up meanwhile."""
@@ -80,12 +89,21 @@ def _apply(principal: Principal, existing: Record, request: CreateRecordRequest)
 def prepare_create(principal: Principal, kanban_id: str | None, request: CreateRecordRequest,
                    upsert: bool = False) -> Record | repository.NewRecord:
     """A create checked against every rule and ready to write (write_new), or, unless upserting, the
-    record its channelId already has in the kanban (the answer, nothing to write)."""
+    record its channelId already has in the kanban (the answer, nothing to write). The channelId's
+    record is looked up only when the body breaks a rule: otherwise the write's own condition on the
+    channel's lock tells (write_new)."""
     kanban = access.Scope.of(principal).kanban(kanban_id)
-    if request.channelId is not None and not upsert:
-        existing = repository.find_channel_record(principal.account_id, kanban.kanban_id, request.channelId)
-        if existing is not None:
-            return existing
+    try:
+        return _checked_create(principal, kanban, request)
+    except ValidationFailed:
+        if request.channelId is not None and not upsert:
+            existing = repository.find_channel_record(principal.account_id, kanban.kanban_id, request.channelId)
+            if existing is not None:
+                return existing
+        raise
+
+
+def _checked_create(principal: Principal, kanban: Kanban, request: CreateRecordRequest) -> repository.NewRecord:
     status = request.status or kanban.statuses[0].value
     access.check_status(status, kanban)
     custom_fields = fields.merge({}, fields.validate_changes(kanban, request.customFields))
@@ -116,16 +134,19 @@ def write_new(principal: Principal, new: repository.NewRecord,
     409. Upserting (`upsert`: the request), the record the channelId or a unique value matches gets the
     request as an update instead; when upserts race, the losers update the winner's record."""
     kanban, record = new.kanban, new.record
-    for attempt in range(retries.WRITE_ATTEMPTS):
-        # After a lost race, the winner's record is the answer (or, upserting, the one to update).
-        existing = _match(kanban, record, new.unique if upsert else []) if upsert or attempt else None
+    for _ in range(retries.WRITE_ATTEMPTS):
+        # Upserting, the record the body matches is the one to update; after a lost race, the winner's.
+        existing = _match(kanban, record, new.unique) if upsert else None
         if existing is not None:
-            return (_apply(principal, existing, upsert) if upsert else existing), False
+            return _apply(principal, existing, upsert), False
         try:
             repository.create_record(new)
             return record, True
-        except repository.ChannelTaken:
-            continue  # or the other record was deleted in between: the channel is free again
+        except repository.ChannelTaken as taken:
+            # The channel's record is the answer, unless it was deleted in between: then the channel is free.
+            holder = repository.find_record(record.account_id, taken.holder) if taken.holder and not upsert else None
+            if holder is not None:
+                return holder, False
         except repository.UniqueValueTaken as taken:
             conflict = None if upsert else _unique_conflict(kanban, taken)
             if conflict is not None and not isinstance(conflict, ConcurrentUpdate):
@@ -178,30 +199,47 @@ def update_record(
     of different custom fields all survive; with `expected` versions (If-Match), only at one of them."""
 
     def attempt() -> Record:
-        old = _visible_record(principal, record_id)
+        stored = _visible_stored(principal, record_id)
+        old = stored.record
         preconditions.check(expected, f"record {record_id}", old.version)
+        changes: dict[str, Any] = {}
+        if request.title is not None:
+            changes["title"] = request.title
+        if request.assignedUserIds is not None:
+            changes["assigned_user_ids"] = _check_assignees(principal, request.assignedUserIds)
+
+        def changed(**more: Any) -> Record:
+            return old.model_copy(update={
+                **changes, **more, "updated_at": max(now_ms(), old.updated_at), "updated_by": principal.user_id,
+                "version": old.version + 1,
+            })
+
+        if request.status is None and request.customFields is None \
+                and repository.keeps_kanban_unique_fields(stored):
+            # Title or assignees alone: no read of the kanban. The transaction checks that it still has
+            # the record's status and unique fields; the indexed values and locks stay as stored.
+            new = changed()
+            try:
+                with preconditions.lost_race_fails(expected, f"record {record_id}"):
+                    repository.update_record(stored, new, None, None, None)
+                return new
+            except repository.KanbanChanged:
+                pass  # its unique fields (or its statuses) changed: write with the kanban read
         kanban = shared_reads.kanban(principal.account_id, old.kanban_id)
         if kanban is None:
             raise NotFound(f"kanban {old.kanban_id} not found")
-        changes: dict[str, Any] = {}
+        more: dict[str, Any] = {}
         if request.status is not None:
             access.check_status(request.status, kanban)
-            changes["status"] = request.status
-        if request.title is not None:
-            changes["title"] = request.title
+            more["status"] = request.status
         if request.customFields is not None:
             cleaned = fields.validate_changes(kanban, request.customFields, stored=old.custom_fields)
-            changes["custom_fields"] = fields.merge(old.custom_fields, cleaned)
-        if request.assignedUserIds is not None:
-            changes["assigned_user_ids"] = _check_assignees(principal, request.assignedUserIds)
-        new = old.model_copy(update={
-            **changes, "updated_at": max(now_ms(), old.updated_at), "updated_by": principal.user_id,
-            "version": old.version + 1,
-        })
+            more["custom_fields"] = fields.merge(old.custom_fields, cleaned)
+        new = changed(**more)
         entries = fields.index_entries(kanban, new.custom_fields)
         try:
             with preconditions.lost_race_fails(expected, f"record {record_id}"):
-                repository.update_record(old, new, kanban, entries, fields.unique_entries(kanban, entries))
+                repository.update_record(stored, new, kanban, entries, fields.unique_entries(kanban, entries))
         except repository.UniqueValueTaken as taken:
             raise _unique_conflict(kanban, taken) from None
         return new
@@ -212,12 +250,12 @@ def update_record(
 def _move_to_trash(principal: Principal, record_id: str,
                    expected: VersionCondition | None) -> tuple[Record, TrashedRecord]:
     def attempt() -> tuple[Record, TrashedRecord]:
-        record = _visible_record(principal, record_id)
-        preconditions.check(expected, f"record {record_id}", record.version)
+        stored = _visible_stored(principal, record_id)
+        preconditions.check(expected, f"record {record_id}", stored.record.version)
         deleted_at = now_ms()
         expires_at = deleted_at // 1000 + TRASH_RETENTION_DAYS * _DAY_SECONDS
         with preconditions.lost_race_fails(expected, f"record {record_id}"):
-            return record, repository.delete_record(record, deleted_at, principal.user_id, expires_at)
+            return stored.record, repository.delete_record(stored, deleted_at, principal.user_id, expires_at)
 
     return _with_retries(attempt, record_id)
 
@@ -228,12 +266,12 @@ def delete_record(principal: Principal, record_id: str, expected: VersionConditi
     return record
 
 
-def _visible_trashed(principal: Principal, record_id: str) -> TrashedRecord:
-    trashed = repository.find_trashed(principal.account_id, record_id)
-    if trashed is None:
+def _visible_trashed(principal: Principal, record_id: str) -> repository.StoredTrash:
+    stored = repository.find_stored_trash(principal.account_id, record_id)
+    if stored is None:
         raise NotFound(f"record {record_id} is not in the trash")
-    access.Scope.of(principal).require(trashed.kanban_id)
-    return trashed
+    access.Scope.of(principal).require(stored.trashed.kanban_id)
+    return stored
 
 
 def purge_record(principal: Principal, record_id: str, expected: VersionCondition | None = None) -> None:
@@ -248,10 +286,10 @@ def purge_record(principal: Principal, record_id: str, expected: VersionConditio
         raise NotFound(f"record {record_id} not found")
 
     def attempt() -> None:
-        trashed = _visible_trashed(principal, record_id)
-        preconditions.check(expected, f"record {record_id}", trashed.version)
+        stored = _visible_trashed(principal, record_id)
+        preconditions.check(expected, f"record {record_id}", stored.trashed.version)
         with preconditions.lost_race_fails(expected, f"record {record_id}"):
-            repository.purge_trashed(trashed)
+            repository.purge_trashed(stored)
 
     _with_retries(attempt, record_id)
 
@@ -272,7 +310,8 @@ def restore_record(principal: Principal, record_id: str) -> Record:
     stands in the way: its kanban or status gone, its channelId or a unique value taken meanwhile."""
 
     def attempt() -> Record:
-        trashed = _visible_trashed(principal, record_id)
+        stored = _visible_trashed(principal, record_id)
+        trashed = stored.trashed
         kanban = shared_reads.kanban(principal.account_id, trashed.kanban_id)
         if kanban is None:
             raise Conflict(f"record {record_id} cannot be restored: its kanban {trashed.kanban_id} no longer exists")
@@ -285,7 +324,7 @@ def restore_record(principal: Principal, record_id: str) -> Record:
         })
         entries = fields.index_entries(kanban, record.custom_fields)
         try:
-            repository.restore_record(trashed, record, kanban, entries, fields.unique_entries(kanban, entries))
+            repository.restore_record(stored, record, kanban, entries, fields.unique_entries(kanban, entries))
         except repository.UniqueValueTaken as taken:
             raise _unique_conflict(kanban, taken) from None
         except repository.ChannelTaken:

@@ -10,10 +10,13 @@ from shared.repository import kanbans
 from shared.repository import records as repository
 from shared.search.index import SearchFilter, search_reader
 
+# An exact lookup counts the matches past its page up to this many; past it, its total is a lower bound.
+LOOKUP_COUNT_AT_MOST = 100
 
-def _results(records: list[Record], total: int, page: int, page_size: int) -> SearchResults:
+
+def _results(records: list[Record], total: int, page: int, page_size: int, capped: bool = False) -> SearchResults:
     return SearchResults(items=tuple(records), total=total, page=page, page_size=page_size,
-                         total_pages=math.ceil(total / page_size))
+                         total_pages=math.ceil(total / page_size), total_is_capped=capped)
 
 
 def search_records(
@@ -52,10 +55,11 @@ def _full_text(principal: Principal, q: str | None, kanban_id: str | None, statu
 
 def _exact_lookup(principal: Principal, field_id: str, value: str, page: int, page_size: int) -> SearchResults:
     scope = access.Scope.of(principal)
-    definition = next(
-        (f for k in kanbans.all_kanbans(principal.account_id) for f in k.fields if f.id == field_id), None
+    kanban_id, definition = next(
+        ((k.kanban_id, f) for k in kanbans.all_kanbans(principal.account_id) for f in k.fields if f.id == field_id),
+        (None, None),
     )
-    if definition is None:
+    if kanban_id is None or definition is None:
         raise ValidationFailed(f"customFieldId {field_id!r} is not a field of any kanban of this account")
     if definition.type not in INDEXED_FIELD_TYPES:
         raise ValidationFailed(
@@ -66,18 +70,21 @@ def _exact_lookup(principal: Principal, field_id: str, value: str, page: int, pa
         # An unencoded "+" in a query string arrives as a space: "?customFieldValue=+1234567890".
         value = "+" + value.lstrip()
     normalized = fields.normalize(definition.type, value)
-    page_ids, total = repository.field_value_page(
-        principal.account_id, field_id, normalized, scope.kanban_ids, (page - 1) * page_size, page_size
+    if not scope.allows(kanban_id):
+        return _results([], 0, page, page_size)  # a field belongs to one kanban, and every match with it
+    page_ids, total, capped = repository.field_value_page(
+        principal.account_id, field_id, normalized, (page - 1) * page_size, page_size, LOOKUP_COUNT_AT_MOST
     )
     current = repository.get_records(principal.account_id, page_ids)
 
     def still_matches(record: Record) -> bool:
         stored = record.custom_fields.get(field_id)
         values = stored if isinstance(stored, list) else [stored]
-        return any(isinstance(v, str) and fields.normalize(definition.type, v) == normalized for v in values)
+        return record.kanban_id == kanban_id and any(
+            isinstance(v, str) and fields.normalize(definition.type, v) == normalized for v in values)
 
     items = [r for i in page_ids if (r := current.get(i)) is not None and still_matches(r)]
-    return _results(items, total, page, page_size)
+    return _results(items, total, page, page_size, capped)
 
 
 def aggregations(principal: Principal, kanban_id: str | None) -> StatusAggregation:

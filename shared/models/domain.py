@@ -183,6 +183,7 @@ class SearchResults(Domain):
     page: int
     page_size: int
     total_pages: int
+    total_is_capped: bool = False
 
 
 class StatusCount(Domain):

@@ -1,7 +1,7 @@
 """Low-level helpers shared by the repositories: item (de)serialization, transactions, batch reads."""
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -63,6 +63,13 @@ class Write:
 
     operation: dict[str, Any]
     on_condition_failure: DomainError | None = None
+    on_refusal_by: Callable[[dict[str, Any]], DomainError] | None = None
+    """The error its failed condition means, from the item as it stood (the write asks DynamoDB for it
+    with ReturnValuesOnConditionCheckFailure=ALL_OLD); on_condition_failure if no item stood there."""
+
+    def __post_init__(self) -> None:
+        if self.on_refusal_by is not None:
+            next(iter(self.operation.values()))["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
 
 
 def put(item: dict[str, Any], condition: str | None = None, **names_values: Any) -> dict[str, Any]:
@@ -112,7 +119,11 @@ def transact(writes: Sequence[Write]) -> None:
             raise
         reasons = error.response.get("CancellationReasons") or []
         for write, reason in zip(writes, reasons, strict=False):
-            if reason.get("Code") == "ConditionalCheckFailed" and write.on_condition_failure:
+            if reason.get("Code") != "ConditionalCheckFailed":
+                continue
+            if write.on_refusal_by and reason.get("Item"):
+                raise write.on_refusal_by(deserialize(reason["Item"])) from None
+            if write.on_condition_failure:
                 raise write.on_condition_failure from None
         raise
 
@@ -192,8 +203,10 @@ def query(
     return [deserialize(i) for i in response.get("Items", [])], deserialize(last) if last else None
 
 
-def count(*, index: str, partition_attribute: str, partition: str) -> int:
-    """How many items one index partition holds (a COUNT query: nothing but the number comes back)."""
+def count(*, index: str, partition_attribute: str, partition: str, start_key: dict[str, Any] | None = None,
+          newest_first: bool = False, at_most: int | None = None) -> int:
+    """How many items one index partition holds (a COUNT query: nothing but the number comes back),
+    after `start_key` if given; with `at_most`, counting stops there (reading at most that many items)."""
     params: dict[str, Any] = {
         "TableName": table_name(),
         "IndexName": index,
@@ -201,14 +214,20 @@ def count(*, index: str, partition_attribute: str, partition: str) -> int:
         "ExpressionAttributeNames": {"#p": partition_attribute},
         "ExpressionAttributeValues": {":p": {"S": partition}},
         "Select": "COUNT",
+        "ScanIndexForward": not newest_first,
     }
+    if start_key:
+        params["ExclusiveStartKey"] = serialize(start_key)
     total = 0
-    while True:
+    while at_most is None or total < at_most:
+        if at_most is not None:
+            params["Limit"] = at_most - total
         response = dynamodb_client().query(**params)
         total += response["Count"]
         if "LastEvaluatedKey" not in response:
-            return total
+            break
         params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return total
 
 
 def query_all(partition: str, sort_prefix: str | None = None) -> list[dict[str, Any]]:

@@ -47,6 +47,10 @@ UNIQUE_SK = "UNIQUE"
 ASSIGNMENT_PREFIX = "ASSIGN#"
 TRASH_ASSIGNMENT_PREFIX = "TASSIGN#"
 FIELD_VALUE_PREFIX = "FV#"
+# What the sort keys of a trashed record's items (TRASH_SK, TRASH_ASSIGNMENT_PREFIX) and only those begin with.
+TRASH_ITEMS_PREFIX = "T"
+assert TRASH_SK.startswith(TRASH_ITEMS_PREFIX) and TRASH_ASSIGNMENT_PREFIX.startswith(TRASH_ITEMS_PREFIX)
+assert not any(sk.startswith(TRASH_ITEMS_PREFIX) for sk in (RECORD_SK, ASSIGNMENT_PREFIX, FIELD_VALUE_PREFIX))
 
 
 def rate_counter_key(account_id: str, hour_window: int) -> tuple[str, str]:

@@ -34,8 +34,22 @@ _RECORD_ATTRIBUTES = ("recordId", "accountId", "kanbanId", "title", "status", "c
                       "uniqueValues")
 
 
+# The kanban's unique field ids when the record was last written with the kanban read: a change that
+# leaves custom fields alone checks the kanban still has them instead of reading it (update_record).
+_KANBAN_UNIQUE_FIELDS = "kanbanUniqueFieldIds"
+
+
+class KanbanChanged(ConcurrentUpdate):
+    """The record's kanban no longer has its status, or no longer the unique fields it had when the
+    record was last written with the kanban read: the write needs the kanban read."""
+
+
 class ChannelTaken(Conflict):
-    """The kanban already has a record for this channelId."""
+    """The kanban already has a record for this channelId: `holder` names it (when known)."""
+
+    def __init__(self, message: str = "channel taken", holder: str | None = None):
+        super().__init__(message)
+        self.holder = holder
 
 
 class UniqueValueTaken(Conflict):
@@ -58,7 +72,12 @@ class NewRecord:
     unique: list[IndexEntry]
 
 
-def _record_item(record: Record, entries: list[IndexEntry], unique: list[IndexEntry]) -> dict[str, Any]:
+def _record_item(record: Record, entries: list[IndexEntry], unique: list[IndexEntry],
+                 kanban: Kanban | None, stored: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The record's item. Written with the kanban as read: its unique fields then are kept with the
+    record (_KANBAN_UNIQUE_FIELDS); written without (`kanban` None), the search values and that copy
+    are carried over from the `stored` item."""
+    assert kanban is not None or stored is not None
     return {
         "PK": keys.record_pk(record.account_id, record.record_id),
         "SK": keys.RECORD_SK,
@@ -78,9 +97,10 @@ def _record_item(record: Record, entries: list[IndexEntry], unique: list[IndexEn
         "updatedBy": record.updated_by,
         "version": record.version,
         # The normalized indexed values, for the search index fed by the table's stream.
-        "searchValues": [value for _, value in entries],
+        "searchValues": [value for _, value in entries] if kanban else stored["searchValues"],
         # The unique values whose locks the record holds: what its next write or its delete releases.
         "uniqueValues": [list(entry) for entry in unique],
+        _KANBAN_UNIQUE_FIELDS: unique_field_ids(kanban) if kanban else stored.get(_KANBAN_UNIQUE_FIELDS),
     }
 
 
@@ -112,7 +132,7 @@ def _is_child(sk: str) -> bool:
     return sk.startswith((keys.ASSIGNMENT_PREFIX, keys.FIELD_VALUE_PREFIX))
 
 
-def _children(record: Record, entries: list[IndexEntry]) -> dict[str, dict[str, Any]]:
+def _children(record: Record, entries: list[IndexEntry] | None) -> dict[str, dict[str, Any]]:
     """The items that index a record, keyed by sort key: one per assignee, one per indexed value."""
     pk = keys.record_pk(record.account_id, record.record_id)
     created = keys.created_sort_key(record.created_at, record.record_id)
@@ -124,7 +144,7 @@ def _children(record: Record, entries: list[IndexEntry]) -> dict[str, dict[str, 
             "kanbanId": record.kanban_id,
             **keys.assignment_list_keys(record.account_id, user_id, record.kanban_id, record.status),
         }
-    for field_id, value in entries:
+    for field_id, value in entries or []:
         sk = keys.field_value_sk(field_id, value)
         children[sk] = {
             "PK": pk, "SK": sk, "recordId": record.record_id, "fieldId": field_id, "kanbanId": record.kanban_id,
@@ -137,18 +157,26 @@ def _children(record: Record, entries: list[IndexEntry]) -> dict[str, dict[str, 
 def _kanban_accepts(kanban: Kanban, statuses: Iterable[str]) -> dynamo.Write:
     """The kanban still exists, still has these statuses, and its unique fields are still those whose
     locks the write takes (as the kanban was read), checked in the same transaction."""
+    return _kanban_has(kanban.account_id, kanban.kanban_id, statuses, unique_field_ids(kanban))
+
+
+def _kanban_has(account_id: str, kanban_id: str, statuses: Iterable[str],
+                unique: str | None) -> dynamo.Write:
+    """The kanban still exists and has these statuses, checked in the transaction; with `unique` (the
+    kanban's unique field ids as read, "" for none) its unique fields are still those too; a write that
+    does not check them at all passes None. A write that takes or releases no lock can pass the ids
+    the record kept from its last write, and needs no read of the kanban for this check."""
     statuses = sorted(set(statuses))
     condition = "attribute_exists(PK)" + "".join(f" AND contains(statusValues, :s{i})" for i in range(len(statuses)))
     values: dict[str, Any] = {f":s{i}": status for i, status in enumerate(statuses)}
-    if unique := unique_field_ids(kanban):
+    if unique:
         condition += " AND uniqueFieldIds = :unique"
         values[":unique"] = unique
-    else:
+    elif unique is not None:
         condition += " AND attribute_not_exists(uniqueFieldIds)"
     return dynamo.Write(
-        dynamo.condition_check(keys.account_pk(kanban.account_id), keys.kanban_sk(kanban.kanban_id), condition,
-                               values=values),
-        Conflict(f"kanban {kanban.kanban_id}, its status {', '.join(map(repr, statuses))} or its unique fields "
+        dynamo.condition_check(keys.account_pk(account_id), keys.kanban_sk(kanban_id), condition, values=values),
+        Conflict(f"kanban {kanban_id}, its status {', '.join(map(repr, statuses))} or its unique fields "
                  "changed meanwhile; retry"),
     )
 
@@ -167,13 +195,19 @@ def _channel_pk(record: Record) -> str:
     return keys.channel_pk(record.account_id, record.kanban_id, record.channel_id)
 
 
-def _lock(pk: str, sk: str, record: Record, taken: Conflict) -> dynamo.Write:
+def _lock(pk: str, sk: str, record: Record, taken: Conflict,
+          taken_by: Callable[[dict[str, Any]], Conflict] | None = None) -> dynamo.Write:
     """A lock item naming the record (a channelId's, a unique value's): a conditional put that fails
-    with `taken` when another record holds it."""
+    with `taken` when another record holds it (or with `taken_by(the lock as it stood)`, if given)."""
     item = {"PK": pk, "SK": sk, "recordId": record.record_id, "kanbanId": record.kanban_id}
     return dynamo.Write(
         dynamo.put(item, "attribute_not_exists(PK) OR recordId = :me", values={":me": record.record_id}), taken,
+        taken_by,
     )
+
+
+def _channel_taken(lock: dict[str, Any]) -> Conflict:
+    return ChannelTaken(holder=lock.get("recordId"))
 
 
 def _unique_pk(record: Record, entry: IndexEntry) -> str:
@@ -201,17 +235,17 @@ def _own_writes(new: NewRecord) -> list[dynamo.Write]:
     record = new.record
     writes = []
     if record.channel_id is not None:
-        writes.append(_lock(_channel_pk(record), keys.CHANNEL_SK, record, ChannelTaken("channel taken")))
+        writes.append(_lock(_channel_pk(record), keys.CHANNEL_SK, record, ChannelTaken(), _channel_taken))
     writes += _lock_changes(record, [], new.unique)
-    writes.append(dynamo.Write(dynamo.put(_record_item(record, new.entries, new.unique), "attribute_not_exists(PK)"),
-                               Conflict("record id collision")))
+    item = _record_item(record, new.entries, new.unique, new.kanban)
+    writes.append(dynamo.Write(dynamo.put(item, "attribute_not_exists(PK)"), Conflict("record id collision")))
     writes += [dynamo.Write(dynamo.put(child)) for child in _children(record, new.entries).values()]
     return writes
 
 
 def create_record(new: NewRecord) -> None:
-    """Write a new record; raises ChannelTaken when its channelId already has a record in the kanban,
-    UniqueValueTaken when another record holds one of its unique values."""
+    """Write a new record; raises ChannelTaken (naming the record that holds it) when its channelId
+    already has a record in the kanban, UniqueValueTaken when another record holds one of its unique values."""
     create_records([new])
 
 
@@ -256,43 +290,83 @@ def creation_groups(news: Sequence[NewRecord]) -> list[range]:
     return groups
 
 
-def _stored_items(record: Record) -> tuple[dict[str, Any] | None, set[str], list[IndexEntry]]:
-    """The record's stored item (None if gone), the sort keys of its children and the unique values it
-    holds locks of."""
-    items = dynamo.query_all(keys.record_pk(record.account_id, record.record_id))
+@dataclass(frozen=True)
+class StoredRecord:
+    """A live record as one read of its partition found it: the record, its item, the sort keys of its
+    children (assignment and field-value entries) and the unique values it holds locks of."""
+
+    record: Record
+    item: dict[str, Any]
+    children: frozenset[str]
+    held: list[IndexEntry]
+
+
+def _stored_items(account_id: str, record_id: str) -> StoredRecord | None:
+    items = dynamo.query_all(keys.record_pk(account_id, record_id))
     item = next((i for i in items if i["SK"] == keys.RECORD_SK), None)
-    held = item.get("uniqueValues", []) if item else []
-    return item, {i["SK"] for i in items if _is_child(i["SK"])}, [(field, value) for field, value in held]
+    if item is None:
+        return None
+    return StoredRecord(record_from_item(item), item, frozenset(i["SK"] for i in items if _is_child(i["SK"])),
+                        [(field, value) for field, value in item.get("uniqueValues", [])])
 
 
-def _stored(record: Record) -> tuple[set[str], list[IndexEntry]]:
+def keeps_kanban_unique_fields(stored: StoredRecord) -> bool:
+    """Whether the record keeps its kanban's unique fields (records written before it did do not)."""
+    return stored.item.get(_KANBAN_UNIQUE_FIELDS) is not None
+
+
+def find_stored_record(account_id: str, record_id: str) -> StoredRecord | None:
+    """A live record with its children, in one strongly consistent Query of its partition (what an
+    update or a delete needs to know); None if it does not exist."""
+    return _stored_items(account_id, record_id)
+
+
+def _stored(record: Record) -> tuple[frozenset[str], list[IndexEntry]]:
     """The sort keys of the record's stored children and the unique values it holds locks of."""
-    _, children, held = _stored_items(record)
-    return children, held
+    stored = _stored_items(record.account_id, record.record_id)
+    return (stored.children, stored.held) if stored else (frozenset(), [])
 
 
 def _version_matches(record: Record) -> dict[str, Any]:
     return {"condition": "version = :v", "values": {":v": record.version}}
 
 
-def update_record(old: Record, new: Record, kanban: Kanban, entries: list[IndexEntry],
-                  unique: list[IndexEntry]) -> None:
-    """Replace a record written at old.version; raises ConcurrentUpdate if it changed since,
-    UniqueValueTaken when another record holds one of its new `unique` values. The kanban as read
-    must still have the record's status and the same unique fields, checked in the same transaction:
-    the locks taken and released follow from those fields."""
+def update_record(stored: StoredRecord, new: Record, kanban: Kanban | None, entries: list[IndexEntry] | None,
+                  unique: list[IndexEntry] | None) -> None:
+    """Replace a record as `stored` read it (at its version); raises ConcurrentUpdate if it changed
+    since, UniqueValueTaken when another record holds one of its new `unique` values. The kanban as
+    read must still have the record's status and the same unique fields, checked in the same
+    transaction: the locks taken and released follow from those fields. A change that leaves the
+    custom fields alone (`kanban`, `entries` and `unique` None; only when keeps_kanban_unique_fields)
+    keeps the record's field-value entries, search values and locks as stored, and checks that the
+    kanban still has its status and the unique fields it had at the record's last write with the kanban
+    read: KanbanChanged if not (then write again with the kanban read, to take or release locks)."""
+    old = stored.record
     pk = keys.record_pk(new.account_id, new.record_id)
-    current, held = _stored(old)
-    desired = _children(new, entries)
+    current = stored.children
+    keep_values = entries is None
+    if keep_values:
+        desired = _children(new, None) | {sk: {} for sk in current if sk.startswith(keys.FIELD_VALUE_PREFIX)}
+        item = _record_item(new, [], stored.held, None, stored.item)
+        writes_locks: list[dynamo.Write] = []
+        check = _kanban_has(new.account_id, new.kanban_id, [new.status], stored.item[_KANBAN_UNIQUE_FIELDS])
+        check = dynamo.Write(check.operation, KanbanChanged(f"kanban {new.kanban_id} changed meanwhile"))
+    else:
+        assert kanban is not None and unique is not None
+        desired = _children(new, entries)
+        item = _record_item(new, entries, unique, kanban)
+        writes_locks = _lock_changes(new, stored.held, unique)
+        check = _kanban_accepts(kanban, [new.status])
     status_changed = new.status != old.status
     stale = ConcurrentUpdate(f"record {old.record_id} was changed concurrently")
-    writes = [dynamo.Write(dynamo.put(_record_item(new, entries, unique), **_version_matches(old)), stale)]
-    writes += _lock_changes(new, held, unique)
-    writes.append(_kanban_accepts(kanban, [new.status]))
+    writes = [dynamo.Write(dynamo.put(item, **_version_matches(old)), stale)]
+    writes += writes_locks
+    writes.append(check)
     # Assignment entries carry the status in their index keys, so a status change rewrites them all.
     writes += [
-        dynamo.Write(dynamo.put(item)) for sk, item in desired.items()
-        if sk not in current or (status_changed and sk.startswith(keys.ASSIGNMENT_PREFIX))
+        dynamo.Write(dynamo.put(child)) for sk, child in desired.items()
+        if sk.startswith(keys.ASSIGNMENT_PREFIX) and (sk not in current or status_changed)
+        or sk.startswith(keys.FIELD_VALUE_PREFIX) and sk not in current
     ]
     writes += [dynamo.Write(dynamo.delete(pk, sk)) for sk in current - desired.keys()]
     if status_changed:
@@ -322,14 +396,12 @@ def _trash_items(item: dict[str, Any], version: int, deleted_at: int, deleted_by
     return [trash, *entries]
 
 
-def delete_record(record: Record, deleted_at: int, deleted_by: str, expires_at: int) -> TrashedRecord:
-    """Move a record written at record.version to the trash, in one transaction; raises ConcurrentUpdate
-    if it changed or went since. Returns it as trashed."""
+def delete_record(stored: StoredRecord, deleted_at: int, deleted_by: str, expires_at: int) -> TrashedRecord:
+    """Move a record, as `stored` read it (at its version), to the trash in one transaction; raises
+    ConcurrentUpdate if it changed or went since. Returns it as trashed."""
+    record, item, children, held = stored.record, stored.item, stored.children, stored.held
     pk = keys.record_pk(record.account_id, record.record_id)
     stale = ConcurrentUpdate(f"record {record.record_id} was changed concurrently")
-    item, children, held = _stored_items(record)
-    if item is None or item["version"] != record.version:
-        raise stale
     writes = [dynamo.Write(dynamo.delete(pk, keys.RECORD_SK, **_version_matches(record)), stale)]
     writes += [dynamo.Write(dynamo.delete(pk, sk)) for sk in children]
     writes += _lock_changes(record, held, [])
@@ -348,24 +420,38 @@ def find_trashed(account_id: str, record_id: str) -> TrashedRecord | None:
     return trashed_from_item(item) if item else None
 
 
-def _trash_entry_keys(trashed: TrashedRecord) -> list[str]:
-    """The sort keys of a trashed record's trash entries, as stored."""
-    pk = keys.record_pk(trashed.account_id, trashed.record_id)
-    return [i["SK"] for i in dynamo.query_all(pk, sort_prefix=keys.TRASH_ASSIGNMENT_PREFIX)]
+@dataclass(frozen=True)
+class StoredTrash:
+    """A trashed record as one read of its partition found it, with the sort keys of its trash entries."""
+
+    trashed: TrashedRecord
+    entries: frozenset[str]
 
 
-def _trash_goes(trashed: TrashedRecord) -> list[dynamo.Write]:
+def find_stored_trash(account_id: str, record_id: str) -> StoredTrash | None:
+    """A trashed record with its trash entries, in one strongly consistent Query (what a restore or a
+    purge needs to know); None if it is not in the trash."""
+    items = dynamo.query_all(keys.record_pk(account_id, record_id), sort_prefix=keys.TRASH_ITEMS_PREFIX)
+    trash = next((i for i in items if i["SK"] == keys.TRASH_SK), None)
+    if trash is None:
+        return None
+    return StoredTrash(trashed_from_item(trash),
+                       frozenset(i["SK"] for i in items if i["SK"].startswith(keys.TRASH_ASSIGNMENT_PREFIX)))
+
+
+def _trash_goes(stored: StoredTrash) -> list[dynamo.Write]:
     """Delete the trash item at its version (ConcurrentUpdate if restored, purged or changed since) and
     its trash entries."""
+    trashed = stored.trashed
     pk = keys.record_pk(trashed.account_id, trashed.record_id)
     stale = ConcurrentUpdate(f"record {trashed.record_id} was restored or purged concurrently")
     return [
         dynamo.Write(dynamo.delete(pk, keys.TRASH_SK, "version = :v", values={":v": trashed.version}), stale),
-        *(dynamo.Write(dynamo.delete(pk, sk)) for sk in _trash_entry_keys(trashed)),
+        *(dynamo.Write(dynamo.delete(pk, sk)) for sk in stored.entries),
     ]
 
 
-def restore_record(trashed: TrashedRecord, record: Record, kanban: Kanban, entries: list[IndexEntry],
+def restore_record(trashed: StoredTrash, record: Record, kanban: Kanban, entries: list[IndexEntry],
                    unique: list[IndexEntry]) -> None:
     """Bring a trashed record back as `record`, in one transaction: the trash item and entries go, the
     record and its entries come back, it takes its channelId's and unique values' locks again (raises
@@ -379,7 +465,7 @@ def restore_record(trashed: TrashedRecord, record: Record, kanban: Kanban, entri
     _run(writes)
 
 
-def purge_trashed(trashed: TrashedRecord) -> None:
+def purge_trashed(trashed: StoredTrash) -> None:
     """Delete a trashed record for good (its trash item at its version, and its trash entries)."""
     _run(_trash_goes(trashed))
 
@@ -496,24 +582,27 @@ def get_trashed_records(account_id: str, record_ids: list[str]) -> dict[str, Rec
     return {item["recordId"]: trashed_from_item(item) for item in items.values()}
 
 
-def field_value_page(account_id: str, field_id: str, normalized_value: str, allowed_kanbans: frozenset[str] | None,
-                     offset: int, limit: int) -> tuple[list[str], int]:
-    """Ids of one page of the records whose field holds the value (newest first) and how many there are
-    in all. Without a kanban restriction only the page's entries are read and a COUNT query gives the
-    total; a restriction needs every entry's kanban."""
+def field_value_page(account_id: str, field_id: str, normalized_value: str, offset: int, limit: int,
+                     count_at_most: int) -> tuple[list[str], int, bool]:
+    """Ids of one page of the records whose field holds the value (newest first), how many there are,
+    and whether that number is capped. Reads the entries up to the page's end, then counts those after
+    it up to `count_at_most` + 1: past that the total is a lower bound (capped), so a lookup reads its
+    page plus at most that many more, whatever the number of matches. A field belongs to one kanban,
+    so every entry of its partition is of that kanban: access is decided once for the field."""
     partition = {"index": FIELD_VALUE_INDEX, "partition_attribute": FIELD_VALUE_PK,
                  "partition": keys.field_value_key(account_id, field_id, normalized_value)}
-    wanted = offset + limit if allowed_kanbans is None else None
+    wanted = offset + limit
     ids: list[str] = []
     start: dict[str, Any] | None = None
-    while wanted is None or len(ids) < wanted:
-        entries, start = dynamo.query(**partition, start_key=start, newest_first=True,
-                                      limit=wanted - len(ids) if wanted else None)
-        ids += [e["recordId"] for e in entries if allowed_kanbans is None or e["kanbanId"] in allowed_kanbans]
+    while len(ids) < wanted:
+        entries, start = dynamo.query(**partition, start_key=start, newest_first=True, limit=wanted - len(ids))
+        ids += [e["recordId"] for e in entries]
         if start is None:
             break
-    total = dynamo.count(**partition) if allowed_kanbans is None else len(ids)
-    return ids[offset:offset + limit], total
+    more = 0 if start is None else dynamo.count(**partition, start_key=start, newest_first=True,
+                                                 at_most=count_at_most + 1)
+    capped = more > count_at_most
+    return ids[offset:offset + limit], len(ids) + min(more, count_at_most), capped
 
 
 def account_records(

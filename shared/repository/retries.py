@@ -21,8 +21,8 @@ the two never multiply on the same failure.
 The worst case of one API request is therefore: the calls of one pass of its route's logic, times
 WRITE_ATTEMPTS for a route that re-runs a lost write, plus RETRIES_PER_REQUEST. For example
 `PUT /crm/records/{id}` with custom fields: 2 calls before the route (the caller's rights, the rate
-counter), then per pass 4 (record, kanban, the record's entries, the transaction), so at most
-2 + 4 * 16 + 4 = 70 calls; `GET /crm/records/{id}`: 2 + 1 + 4 = 7.
+counter), then per pass 3 (the record with its entries in one Query, the kanban, the transaction), so
+at most 2 + 3 * 16 + 4 = 54 calls; `GET /crm/records/{id}`: 2 + 1 + 4 = 7.
 """
 
 import random

@@ -181,16 +181,16 @@ def write_between_read_and_write(monkeypatch, someone_else):
     """Makes another writer change a record right after the request under test has read it."""
 
     def arm(record_id: str) -> None:
-        real_get = record_repository.get_record
+        real_get = record_repository.find_stored_record
 
         def read_then_someone_writes(account_id: str, wanted: str):
             record = real_get(account_id, wanted)
             if wanted == record_id:
-                monkeypatch.setattr(record_repository, "get_record", real_get)
+                monkeypatch.setattr(record_repository, "find_stored_record", real_get)
                 record_logic.update_record(someone_else, record_id, UpdateRecordRequest(title="Theirs"))
             return record
 
-        monkeypatch.setattr(record_repository, "get_record", read_then_someone_writes)
+        monkeypatch.setattr(record_repository, "find_stored_record", read_then_someone_writes)
 
     return arm
 
@@ -213,16 +213,16 @@ def test_only_the_write_condition_stops_a_write_at_a_version_read_stale(api, rec
     """Every read answers the first version, which If-Match names: only the write's own condition on
     the stored version can tell that the record has moved on."""
     path = record_path(record)
-    real_get = record_repository.get_record
+    real_get = record_repository.find_stored_record
     stale = real_get(record["accountId"], record["recordId"])
     api.put(path, {"title": "Theirs"})
-    monkeypatch.setattr(record_repository, "get_record", lambda account_id, record_id: stale)
+    monkeypatch.setattr(record_repository, "find_stored_record", lambda account_id, record_id: stale)
 
     updated = api.put(path, {"title": "Mine"}, headers={"If-Match": '"1"'})
     deleted = api.delete(path, headers={"If-Match": '"1"'})
 
     assert updated.status == deleted.status == 412
-    monkeypatch.setattr(record_repository, "get_record", real_get)
+    monkeypatch.setattr(record_repository, "find_stored_record", real_get)
     assert api.get(path).json()["title"] == "Theirs"
     assert stored_version(table, keys.record_pk(record["accountId"], record["recordId"]), keys.RECORD_SK) == 2
 

@@ -152,6 +152,15 @@ def test_channel_id_returns_the_existing_record_instead_of_a_duplicate(api):
     assert [r["recordId"] for r in listed] == [first.json()["recordId"]]
 
 
+def test_a_channel_id_answers_its_record_even_when_the_repeated_body_breaks_a_rule(api):
+    first = api.post("/crm/records", {"title": "Chat 1", "channelId": "whatsapp:+155502"})
+    again = api.post("/crm/records", {"title": "Chat 1", "channelId": "whatsapp:+155502", "status": "no-such"})
+    unknown = api.post("/crm/records", {"title": "Chat 2", "channelId": "whatsapp:+155503", "status": "no-such"})
+
+    assert first.status == 201 and again.status == 200 and again.json() == first.json()
+    assert unknown.status == 400
+
+
 def test_a_channel_id_is_free_again_once_its_record_is_deleted(api):
     first = api.post("/crm/records", {"title": "Chat", "channelId": "c-1"}).json()
     assert api.delete(f"/crm/records/{first['recordId']}").status == 200
