@@ -234,23 +234,28 @@ def test_assigned_users_must_belong_to_the_account(api, account):
     assert ok.status == 201 and ok.json()["assignedUserIds"] == [account["userId"]]
 
 
+def five_records(api, board, account) -> dict:
+    """r0..r4 across two kanbans, two statuses and two assignees (an admin and a member of `board`)."""
+    member, _ = create_member(api, [board["id"]])
+    made = []
+    for i, (kanban, status, users) in enumerate([
+        (board["id"], "new", [account["userId"]]),
+        (board["id"], "contacted", [member["userId"]]),
+        (account["kanbanId"], "new", [account["userId"], member["userId"]]),
+        (account["kanbanId"], "contacted", []),
+        (board["id"], "new", []),
+    ]):
+        response = api.post("/crm/records", {"title": f"r{i}", "status": status, "assignedUserIds": users},
+                            query={"kanbanId": kanban})
+        assert response.status == 201
+        made.append(response.json())
+    return {"all": made, "member": member}
+
+
 class TestLists:
     @pytest.fixture
     def records(self, api, board, account):
-        member, _ = create_member(api, [board["id"]])
-        made = []
-        for i, (kanban, status, users) in enumerate([
-            (board["id"], "new", [account["userId"]]),
-            (board["id"], "contacted", [member["userId"]]),
-            (account["kanbanId"], "new", [account["userId"], member["userId"]]),
-            (account["kanbanId"], "contacted", []),
-            (board["id"], "new", []),
-        ]):
-            response = api.post("/crm/records", {"title": f"r{i}", "status": status, "assignedUserIds": users},
-                                query={"kanbanId": kanban})
-            assert response.status == 201
-            made.append(response.json())
-        return {"all": made, "member": member}
+        return five_records(api, board, account)
 
     def titles(self, api, **query):
         response = api.get("/crm/records", query=query)

@@ -11,6 +11,7 @@ from shared.logic.admin import bootstrap_account
 from shared.repository import keys
 from shared.search.index import SearchFilter, search_reader
 from tests.integration.conftest import create_member
+from tests.integration.test_records import five_records
 
 DAY_SECONDS = 86_400
 
@@ -147,23 +148,12 @@ class TestTrashListing:
     @pytest.fixture
     def deleted(self, api, board, account):
         """Five records (r0..r4) as in the live lists' tests; r0, r3, r1 and r4 deleted in that order."""
-        member, _ = create_member(api, [board["id"]])
-        made = []
-        for i, (kanban, status, users) in enumerate([
-            (board["id"], "new", [account["userId"]]),
-            (board["id"], "contacted", [member["userId"]]),
-            (account["kanbanId"], "new", [account["userId"], member["userId"]]),
-            (account["kanbanId"], "contacted", []),
-            (board["id"], "new", []),
-        ]):
-            response = api.post("/crm/records", {"title": f"r{i}", "status": status, "assignedUserIds": users},
-                                query={"kanbanId": kanban})
-            assert response.status == 201
-            made.append(response.json())
+        records = five_records(api, board, account)
+        made = records["all"]
         for i in (0, 3, 1, 4):
             time.sleep(0.002)  # distinct deletion times
             assert api.delete(f"/crm/records/{made[i]['recordId']}").status == 200
-        return {"made": made, "member": member}
+        return {"made": made, "member": records["member"]}
 
     def titles(self, api, **query) -> list[str]:
         response = api.get("/crm/records", query={"deleted": "true", **query})
