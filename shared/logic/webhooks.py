@@ -64,7 +64,7 @@ def create_webhook(principal: Principal, request: CreateWebhookRequest) -> Creat
     access.require_admin(principal)
     kanban_id = _check_kanban(principal.account_id, request.kanbanId)
     url = _check_url(request.url)
-    if store.count_webhooks(principal.account_id) >= store.MAX_WEBHOOKS_PER_ACCOUNT:
+    if len(store.all_webhooks(principal.account_id)) >= store.MAX_WEBHOOKS_PER_ACCOUNT:
         raise Conflict(f"the account has {store.MAX_WEBHOOKS_PER_ACCOUNT} webhooks, the most it may have; "
                        "delete one first")
     created_at = now_ms()

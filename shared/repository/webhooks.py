@@ -115,10 +115,6 @@ def all_webhooks(account_id: str) -> list[Webhook]:
     return [_webhook(i) for i in dynamo.query_all(keys.webhooks_pk(account_id), keys.WEBHOOK_PREFIX)]
 
 
-def count_webhooks(account_id: str) -> int:
-    return len(dynamo.query_all(keys.webhooks_pk(account_id), keys.WEBHOOK_PREFIX))
-
-
 def record_success(account_id: str, webhook_id: str) -> None:
     """A delivery succeeded: the webhook's failures in a row start again from zero (a write only when
     there were any, so successes do not all write the webhook's item)."""
