@@ -2,7 +2,7 @@
 
 The asset holds exactly what SHIPPED_SOURCES names (all of `functions/`, and the runtime modules and
 packages of `shared/`) and the runtime dependencies of pyproject.toml, installed by pip as wheels for
-the Lambda platform. boto3 is left to the Lambda runtime, which ships it.
+the Lambda platform. boto3 (with botocore and urllib3) is left to the Lambda runtime, which ships it.
 
 It is an include list, not an exclusion list: code that serves only local development (the
 emulator in `shared/local/`, the operator CLI `shared/admin_cli.py`, any such module added later)
@@ -51,8 +51,8 @@ SHIPPED_SOURCES = (
 # Never copied, wherever they are found.
 EXCLUDED_NAMES = frozenset({"__pycache__", ".pytest_cache"})
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
-# Dependencies the Lambda Python runtime already provides.
-PROVIDED_BY_RUNTIME = frozenset({"boto3", "botocore"})
+# Dependencies the Lambda Python runtime already provides (urllib3 as botocore's own HTTP client).
+PROVIDED_BY_RUNTIME = frozenset({"boto3", "botocore", "urllib3"})
 _PIP_PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 
 

@@ -14,7 +14,6 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConf
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError, ResponseValidationError
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import ValidationError
 
@@ -209,8 +208,11 @@ class JsonApiResolver(APIGatewayRestResolver):
             if principal is None or key is None:
                 response = route()
             else:
+                # Imported by the first keyed request: requests without a key never load the utility.
+                from shared.idempotent_answers import answer_once
+
                 try:
-                    response = idempotency.answer_once(
+                    response = answer_once(
                         event, principal.account_id, principal.user_id, key, context, route,
                         lambda error: _lambda_error(error, request_id, quota_headers),
                     )
@@ -334,10 +336,6 @@ def build_app() -> APIGatewayRestResolver:
             allow_origin="*", allow_headers=["Authorization", "Content-Type", idempotency.HEADER, *conditional.HEADERS],
             expose_headers=[conditional.ETAG, TOTAL_IS_CAPPED], max_age=600,
         ),
-    )
-    app.configure_openapi(
-        title=API_TITLE, version=API_VERSION,
-        security_schemes={BEARER_SCHEME: HTTPBearer(scheme="bearer", description="An API token of the account")},
     )
 
     @app.exception_handler(DomainError)

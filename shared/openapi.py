@@ -83,9 +83,16 @@ _REPLAYED = {idempotency.REPLAYED_HEADER: {
 _NEVER_KEPT = {401, 413, 422}
 
 
+def _bearer_scheme() -> dict[str, HTTPBearer]:
+    return {BEARER_SCHEME: HTTPBearer(scheme="bearer", description="An API token of the account")}
+
+
 def _group_schema(group: str) -> dict[str, Any]:
-    module = importlib.import_module(routes.ROUTE_GROUP_HANDLERS[group].partition(":")[0])
-    return module.app.get_openapi_schema().model_dump(mode="json", by_alias=True, exclude_none=True)
+    """One route group's part of the document. Its resolver learns the Bearer scheme here, not when its
+    function starts: describing the API is no part of answering a request."""
+    app = importlib.import_module(routes.ROUTE_GROUP_HANDLERS[group].partition(":")[0]).app
+    app.configure_openapi(title=API_TITLE, version=API_VERSION, security_schemes=_bearer_scheme())
+    return app.get_openapi_schema().model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def _header_refs(names: list[str]) -> dict[str, dict[str, str]]:
@@ -135,8 +142,7 @@ def _public_content(route: routes.Route, operation: dict[str, Any]) -> None:
 def build_document() -> dict[str, Any]:
     merge = OpenAPIMerge(
         title=API_TITLE, version=API_VERSION, description=DESCRIPTION,
-        security_schemes={BEARER_SCHEME: HTTPBearer(scheme="bearer", description="An API token of the account")},
-        on_conflict="error",
+        security_schemes=_bearer_scheme(), on_conflict="error",
     )
     for group in routes.ROUTE_GROUP_HANDLERS:
         merge.add_schema(_group_schema(group))

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 
 from shared.errors import Unauthorized
-from shared.logic.admin import authenticate
+from shared.logic.access import authenticate
 
 logger = Logger(service="authorizer")
 

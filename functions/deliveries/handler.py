@@ -11,7 +11,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from shared.logic import webhooks
+from shared.logic import deliveries
 
 logger = Logger(service="deliveries")
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -19,7 +19,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def _deliver(record: SQSRecord) -> None:
     message = json.loads(record.body)
-    outcome = webhooks.process_message(message)
+    outcome = deliveries.process_message(message)
     logger.info("delivery attempt", extra={"deliveryId": message.get("deliveryId"), "outcome": outcome})
 
 

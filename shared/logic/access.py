@@ -1,5 +1,8 @@
-"""Who may see and touch what: tenant boundaries and member kanban access."""
+"""Who is calling (the Bearer token, confirmed against current data) and what they may see and touch:
+tenant boundaries and member kanban access."""
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 
 from pydantic import TypeAdapter, ValidationError
@@ -10,6 +13,13 @@ from shared.models.domain import Account, ApiToken, Kanban, Principal, StatusVal
 from shared.repository import accounts
 
 _status_value = TypeAdapter(StatusValue)
+# What a token's bearer string starts with: "crm_<token id>.<secret>".
+TOKEN_PREFIX = "crm_"
+
+
+def hash_secret(secret: str) -> str:
+    # Secrets are 256 random bits, so a plain SHA-256 is enough: there is nothing to brute-force.
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def confirm(claimed: Principal, token: ApiToken | None = None) -> tuple[Principal, Account]:
@@ -31,6 +41,20 @@ def confirm(claimed: Principal, token: ApiToken | None = None) -> tuple[Principa
     principal = Principal(account_id=user.account_id, user_id=user.user_id, role=user.role,
                           token_id=token.token_id, kanban_ids=frozenset(user.kanban_ids))
     return principal, now.account
+
+
+def authenticate(authorization: str | None) -> tuple[Principal, Account]:
+    """Resolve an Authorization header to the calling principal and its account (two reads: the
+    token, then its user and account together); any failure is a 401."""
+    scheme, _, bearer = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not bearer.strip():
+        raise Unauthorized("missing or malformed Authorization header; expected 'Bearer <token>'")
+    token_id, _, secret = bearer.strip().removeprefix(TOKEN_PREFIX).partition(".")
+    token = accounts.find_token(token_id) if token_id and secret else None
+    if token is None or not hmac.compare_digest(token.secret_hash, hash_secret(secret)):
+        raise Unauthorized("invalid API token")
+    claimed = Principal(account_id=token.account_id, user_id=token.user_id, role="member", token_id=token.token_id)
+    return confirm(claimed, token)
 
 
 def require_admin(principal: Principal) -> None:

@@ -1,12 +1,10 @@
 """Account administration: users, API tokens and bootstrapping a new account."""
 
-import hashlib
-import hmac
 import secrets
 from typing import Any
 
 from shared import usage_plans
-from shared.errors import Conflict, Unauthorized, ValidationFailed
+from shared.errors import Conflict, ValidationFailed
 from shared.ids import new_id, now_ms
 from shared.logic import access
 from shared.logic.kanbans import create_kanban, refuse_read_only_changes
@@ -21,13 +19,6 @@ from shared.models.api import (
 from shared.models.domain import Account, ApiToken, IssuedToken, Listing, Principal, User, UserDeletion
 from shared.pagination import decode_token, encode_token
 from shared.repository import accounts, kanbans
-
-_TOKEN_PREFIX = "crm_"
-
-
-def _hash_secret(secret: str) -> str:
-    # Secrets are 256 random bits, so a plain SHA-256 is enough: there is nothing to brute-force.
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _check_kanbans_exist(account_id: str, kanban_ids: list[str]) -> tuple[str, ...]:
@@ -108,11 +99,11 @@ def issue_token(account_id: str, user_id: str, name: str) -> IssuedToken:
         account_id=account_id,
         user_id=user_id,
         name=name,
-        secret_hash=_hash_secret(secret),
+        secret_hash=access.hash_secret(secret),
         created_at=now_ms(),
     )
     accounts.create_token(token)
-    return IssuedToken(**token.model_dump(), bearer=f"{_TOKEN_PREFIX}{token.token_id}.{secret}")
+    return IssuedToken(**token.model_dump(), bearer=f"{access.TOKEN_PREFIX}{token.token_id}.{secret}")
 
 
 def create_token(principal: Principal, request: CreateTokenRequest) -> IssuedToken:
@@ -130,20 +121,6 @@ def list_tokens(principal: Principal, limit: int, next_token: str | None) -> Lis
 def revoke_token(principal: Principal, token_id: str) -> ApiToken:
     access.require_admin(principal)
     return accounts.revoke_token(principal.account_id, token_id, now_ms())
-
-
-def authenticate(authorization: str | None) -> tuple[Principal, Account]:
-    """Resolve an Authorization header to the calling principal and its account (two reads: the
-    token, then its user and account together); any failure is a 401."""
-    scheme, _, bearer = (authorization or "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not bearer.strip():
-        raise Unauthorized("missing or malformed Authorization header; expected 'Bearer <token>'")
-    token_id, _, secret = bearer.strip().removeprefix(_TOKEN_PREFIX).partition(".")
-    token = accounts.find_token(token_id) if token_id and secret else None
-    if token is None or not hmac.compare_digest(token.secret_hash, _hash_secret(secret)):
-        raise Unauthorized("invalid API token")
-    claimed = Principal(account_id=token.account_id, user_id=token.user_id, role="member", token_id=token.token_id)
-    return access.confirm(claimed, token)
 
 
 def attach_usage_plan(account_id: str, usage_plan_id: str) -> dict[str, Any]:

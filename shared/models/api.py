@@ -62,7 +62,8 @@ class Request(BaseModel):
     """Bodies reject unknown keys: a misspelt field is a 400, never silently dropped data."""
 
     # Strict: a boolean is not taken for a number (false for 0) nor a number for a boolean (0 for false).
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # Built on first use, so a function builds only the models of the routes it serves.
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
 
 def read_only(description: str) -> Any:
@@ -339,6 +340,7 @@ def read_only_changes(request: BaseModel, current: dict[str, Any]) -> list[str]:
 
 class ResponseModel(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,  # built on first use, as requests are
         from_attributes=True,
         validate_by_name=True,
         validate_by_alias=True,

@@ -19,7 +19,7 @@ StatusValue = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,4
 
 
 class Domain(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)  # built on first use
 
 
 class StatusDefinition(Domain):

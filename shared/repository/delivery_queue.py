@@ -1,7 +1,7 @@
 """The SQS queue of webhook deliveries: one message per attempt to make, delayed until it is due.
 
 SQS delays a message by at most 15 minutes; a message due later carries its due time, and the worker
-sends it back with the longest delay until it is due (shared.logic.webhooks).
+sends it back with the longest delay until it is due (shared.logic.deliveries).
 """
 
 import json

@@ -346,9 +346,10 @@ class TypesenseSearchReader:
     account by a scoped key derived from the search-only key. It holds no admin key, so it can neither
     write nor manage collections. Implements the SearchReader port.
 
-    One HTTP client (one connection pool, one TLS context), built on first use, serves every account:
-    each request carries its account's scoped key in the X-TYPESENSE-API-KEY header. Scoped keys are
-    derived locally and kept per account (up to MAX_SCOPED_KEYS)."""
+    One HTTP client (one connection pool per node, one TLS context), built on first use, serves every
+    account: each request carries its account's scoped key in the X-TYPESENSE-API-KEY header. Scoped keys
+    are derived locally and kept per account (up to MAX_SCOPED_KEYS). The client is urllib3's, which
+    boto3 has already loaded, so a cold start pays for no other HTTP library."""
 
     MAX_SCOPED_KEYS = 10_000
     ATTEMPTS = 2  # each node in turn; a connection failure or a 5xx moves on to the next
@@ -365,9 +366,13 @@ class TypesenseSearchReader:
     @cached_property
     def _http(self) -> Any:
         """The process's one HTTP client to Typesense, built on first use and kept for warm invocations."""
-        import httpx
+        import ssl
 
-        return httpx.Client(timeout=self._timeout, limits=httpx.Limits(max_keepalive_connections=10))
+        import urllib3
+
+        tls = ssl.create_default_context() if any(url.startswith("https:") for url in self._urls) else None
+        return urllib3.PoolManager(maxsize=10, timeout=urllib3.Timeout(total=self._timeout), retries=False,
+                                   ssl_context=tls)
 
     def scoped_key(self, account_id: str) -> str:
         """The account's key: its embedded filter confines every search to the account, whatever the
@@ -383,7 +388,7 @@ class TypesenseSearchReader:
     def search_as(self, account_id: str, params: dict[str, Any]) -> dict[str, Any] | None:
         """One search request through the alias with the account's scoped key: the result, or None when
         no collection is behind the alias yet."""
-        import httpx
+        import urllib3
 
         path = f"/collections/{quote(self.alias, safe='')}/documents/search"
         headers = {"X-TYPESENSE-API-KEY": self.scoped_key(account_id)}
@@ -393,17 +398,18 @@ class TypesenseSearchReader:
                 time.sleep(self.RETRY_INTERVAL_SECONDS)
             url = self._urls[self._next_node % len(self._urls)]
             try:
-                response = self._http.get(url + path, params=params, headers=headers)
-            except httpx.HTTPError as error:
+                response = self._http.request("GET", url + path, fields=params, headers=headers)
+            except urllib3.exceptions.HTTPError as error:
                 failure = error
             else:
-                if response.status_code == 200:
-                    return response.json()
-                if response.status_code == 404:
+                if response.status == 200:
+                    return json.loads(response.data)
+                if response.status == 404:
                     return None
-                if response.status_code < 500:
-                    raise SearchRefused(f"Typesense refused the search ({response.status_code}): {response.text}")
-                failure = RuntimeError(f"Typesense answered {response.status_code}: {response.text}")
+                text = response.data.decode(errors="replace")
+                if response.status < 500:
+                    raise SearchRefused(f"Typesense refused the search ({response.status}): {text}")
+                failure = RuntimeError(f"Typesense answered {response.status}: {text}")
             self._next_node += 1
         raise SearchUnavailable("search is temporarily unavailable; try again shortly") from failure
 

@@ -11,7 +11,7 @@ import pytest
 
 from shared.local.gateway import invoke_handler
 from shared.local.queue_poller import QueuePoller, create_delivery_queues
-from shared.logic import webhooks
+from shared.logic import deliveries, webhooks
 from shared.routes import DELIVERIES_HANDLER
 from shared.settings import get_settings
 from shared.webhooks import signing, targets
@@ -290,7 +290,7 @@ def test_a_backoff_longer_than_sqs_allows_is_sent_back_with_the_longest_delay(ap
     message = {"accountId": account["accountId"], "webhookId": webhook["webhookId"], "deliveryId": "delivery_x",
                "attempt": 3, "dueAt": now + 2_000_000}
 
-    outcome = webhooks.process_message(message, now=now)
+    outcome = deliveries.process_message(message, now=now)
 
     [sent] = queue["client"].receive_message(QueueUrl=queue["url"], WaitTimeSeconds=0).get("Messages", []) or [None]
     assert outcome == "delayed"
@@ -321,7 +321,7 @@ def test_100_deliveries_failed_in_a_row_deactivate_the_webhook_and_reactivation_
     path = f"/webhooks/{webhook['webhookId']}"
     receiver.answer(500)
 
-    for i in range(webhooks.DEACTIVATE_AFTER_FAILURES):
+    for i in range(deliveries.DEACTIVATE_AFTER_FAILURES):
         webhooks.enqueue(account["accountId"], None, _event(account["accountId"], record, event_id=f"evt_{i}"))
     queue["worker"].drain()
     after = api.get(path).json()
@@ -463,9 +463,9 @@ def test_an_attempt_cut_short_is_made_again_by_its_redelivered_message_and_only_
     # A worker claimed the attempt and died before sending: its message comes back after the visibility timeout.
     assert store.claim_attempt(delivery, delivery.created_at)
 
-    soon = webhooks.process_message(message, now=delivery.created_at + 5_000)
-    later = webhooks.process_message(message, now=delivery.created_at + webhooks.ABANDONED_CLAIM_MS + 1_000)
-    again = webhooks.process_message(message, now=delivery.created_at + webhooks.ABANDONED_CLAIM_MS + 2_000)
+    soon = deliveries.process_message(message, now=delivery.created_at + 5_000)
+    later = deliveries.process_message(message, now=delivery.created_at + deliveries.ABANDONED_CLAIM_MS + 1_000)
+    again = deliveries.process_message(message, now=delivery.created_at + deliveries.ABANDONED_CLAIM_MS + 2_000)
 
     assert (soon, later, again) == ("stale", "succeeded", "stale")
     assert len(receiver.wait_for(1)) == 1

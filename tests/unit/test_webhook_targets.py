@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from shared.logic.webhooks import backoff_seconds
+from shared.logic.deliveries import backoff_seconds
 from shared.webhooks import signing, targets
 from shared.webhooks.targets import UnsafeTarget
 
