@@ -43,15 +43,17 @@ openapi: $(STAMP)
 
 # Benchmarks: search lag through the local stack, search latency on 100,000 records (a few minutes
 # each), the search handler's overhead over the raw Typesense search plus one BatchGetItem at 100,000
-# documents (about 2 minutes; fails over 1.2x), and a soak of 50,000 mixed requests against the local stack (about 40 minutes; SOAK_REQUESTS=5000
-# for a quick run) that fails if latency or the stack's memory grows; and 100 creates as one batch against
-# 100 sequential POST /crm/records (fails unless the batch is 5x faster).
+# documents (about 2 minutes; fails over 1.2x), a soak of 50,000 mixed requests against the local stack (about 40 minutes; SOAK_REQUESTS=5000
+# for a quick run) that fails if latency or the stack's memory grows; 100 creates as one batch against
+# 100 sequential POST /crm/records (fails unless the batch is 5x faster); and the local stack's GET and
+# POST throughput at 1, 4 and 16 concurrent clients (about a minute; reported, no goal).
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.search_lag
 	$(BIN)/python -m tests.bench.search_latency
 	$(BIN)/python -m tests.bench.search_overhead
 	$(BIN)/python -m tests.bench.soak
 	$(BIN)/python -m tests.bench.batch_speed
+	$(BIN)/python -m tests.bench.throughput
 
 # Synthesize the CDK app into cdk.out/ (no AWS account needed): builds the Lambda asset on this
 # machine with pip (arm64 wheels) and runs cdk-nag.
