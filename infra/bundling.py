@@ -35,6 +35,7 @@ SHIPPED_SOURCES = (
     "shared/eventbus.py",
     "shared/http.py",
     "shared/idempotency.py",
+    "shared/idempotent_answers.py",
     "shared/ids.py",
     "shared/logic",
     "shared/models",
