@@ -23,7 +23,7 @@ def table(rows: list[GoalRow]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(4)]
     lines = ["  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)).rstrip()
              for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.insert(1, "  ".join("-" * w for w in widths).rstrip())
     missed = [r.name for r in rows if r.met is False]
     if missed:
         lines.append(f"goals not met: {', '.join(missed)}")
