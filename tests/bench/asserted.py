@@ -29,7 +29,7 @@ STREAM_MAPPINGS = (
 )
 
 
-def pytest(*arguments: str) -> tuple[bool, str]:
+def run_pytest(*arguments: str) -> tuple[bool, str]:
     """Run pytest on the arguments; whether it exited 0, and its summary line."""
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *arguments], cwd=REPO,
@@ -59,8 +59,8 @@ def round_trips() -> list[GoalRow]:
 
     print(f"== asserted: DynamoDB calls per operation ({ROUND_TRIPS})", flush=True)
     lookup = f"{ROUND_TRIPS}::{module.test_an_exact_lookup_reads_a_page_whatever_the_number_of_matches.__name__}"
-    counts_ok, counts_summary = pytest(ROUND_TRIPS, "--deselect", lookup)
-    lookup_ok, lookup_summary = pytest(lookup)
+    counts_ok, counts_summary = run_pytest(ROUND_TRIPS, "--deselect", lookup)
+    lookup_ok, lookup_summary = run_pytest(lookup)
     operations = counted_operations(REPO / ROUND_TRIPS)
     return [
         GoalRow("DynamoDB round trips per operation",
@@ -76,7 +76,7 @@ def round_trips() -> list[GoalRow]:
 def stream_mappings() -> list[GoalRow]:
     """The deployed stack's event source mappings, as the infrastructure tests assert them."""
     print("== asserted: the stream's event source mappings (synthesized template)", flush=True)
-    passed, summary = pytest(*STREAM_MAPPINGS)
+    passed, summary = run_pytest(*STREAM_MAPPINGS)
     files = sorted({target.split("::")[0].rsplit("/", 1)[1] for target in STREAM_MAPPINGS})
     return [GoalRow("search freshness: stream batching (deployed)",
                     f"indexer and events mappings: {'as asserted' if passed else 'assertions FAILED'}",
