@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.bench.goals import GoalRow, table
+from tests.bench.goals import GoalRow, report
 from tests.bench.stats import percentile
 
 INIT_GOAL = 1.2
@@ -227,8 +227,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    rows = measure(parser.parse_args().rounds)
-    print(table(rows))
+    sys.exit(report(measure(parser.parse_args().rounds)))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,18 @@ def table(rows: list[GoalRow]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(4)]
     lines = ["  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)).rstrip()
              for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.insert(1, "  ".join("-" * w for w in widths).rstrip())
     missed = [r.name for r in rows if r.met is False]
-    lines.append("every goal met" if not missed else f"goals not met: {', '.join(missed)}")
+    if missed:
+        lines.append(f"goals not met: {', '.join(missed)}")
+    elif any(r.met is not None for r in rows):
+        lines.append("every goal met")
+    else:
+        lines.append("no goals in this table")
     return "\n".join(lines)
+
+
+def report(rows: list[GoalRow]) -> int:
+    """Print the table; the exit status of a bench: 1 if a goal is not met, else 0."""
+    print(table(rows), flush=True)
+    return 1 if any(r.met is False for r in rows) else 0

@@ -10,6 +10,7 @@ title), and after each write polls the search until the record is found under a 
 import argparse
 import random
 import string
+import sys
 import tempfile
 import time
 import urllib.parse
@@ -17,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.bench.stats import summary_line
+from tests.bench import goals
+from tests.bench.goals import GoalRow
+from tests.bench.stats import percentile, summary_line
 from tests.local_stack import LocalStack, local_stack
 
 KANBAN_ID = "kanban_123"
@@ -123,6 +126,38 @@ def report(results: Results, interval: float, timeout: float) -> None:
     print(f"  {summary_line('search request', results.search_ms)}")
 
 
+def rows(results: Results, interval: float, timeout: float) -> list[GoalRow]:
+    """The lag of each kind of write as figures (no goal: the deployed stack's freshness is set by its
+    stream's event source mappings, which the infrastructure tests assert)."""
+    note = (f"local stack, sequential writes, polling every {interval * 1000:.0f} ms; timeouts ({timeout:.0f} s) "
+            f"{results.timeouts}, search errors {results.search_errors}")
+    return [GoalRow(f"search lag: {kind} -> findable", _p50_p95(lags) + f" ({len(lags)} {kind}s)", note=note)
+            for kind, lags in results.lag_ms.items()]
+
+
+def _p50_p95(values_ms: list[float]) -> str:
+    if not values_ms:
+        return "no samples"
+    return f"p50 {percentile(values_ms, 50):.0f} ms, p95 {percentile(values_ms, 95):.0f} ms"
+
+
+def measure(creates: int = 200, updates: int = 50, interval_ms: float = 10, timeout_s: float = 10,
+            seed: int = 11) -> list[GoalRow]:
+    """Run the writes against a fresh local stack; print the detail, return the lag rows."""
+    interval = interval_ms / 1000
+    with tempfile.TemporaryDirectory(prefix="crm-bench-") as temp:
+        started = time.perf_counter()
+        with local_stack(Path(temp), LIFTED_LIMITS) as stack:
+            print(f"== search_lag: local stack at {stack.base_url} "
+                  f"(ready in {time.perf_counter() - started:.1f} s); {creates} creates + "
+                  f"{updates} title updates on {KANBAN_ID}, sequential", flush=True)
+            measured = time.perf_counter()
+            results = run(stack, creates, updates, interval, timeout_s, seed)
+            print(f"Writes and polling took {time.perf_counter() - measured:.1f} s")
+            report(results, interval, timeout_s)
+    return rows(results, interval, timeout_s)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--creates", type=int, default=200, help="POST /crm/records, sequentially")
@@ -131,18 +166,7 @@ def main() -> None:
     parser.add_argument("--timeout-s", type=float, default=10, help="per write")
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
-    interval, timeout = args.interval_ms / 1000, args.timeout_s
-
-    with tempfile.TemporaryDirectory(prefix="crm-bench-") as temp:
-        started = time.perf_counter()
-        with local_stack(Path(temp), LIFTED_LIMITS) as stack:
-            print(f"== search_lag: local stack at {stack.base_url} "
-                  f"(ready in {time.perf_counter() - started:.1f} s); {args.creates} creates + "
-                  f"{args.updates} title updates on {KANBAN_ID}, sequential")
-            measured = time.perf_counter()
-            results = run(stack, args.creates, args.updates, interval, timeout, args.seed)
-            print(f"Writes and polling took {time.perf_counter() - measured:.1f} s")
-            report(results, interval, timeout)
+    sys.exit(goals.report(measure(args.creates, args.updates, args.interval_ms, args.timeout_s, args.seed)))
 
 
 if __name__ == "__main__":

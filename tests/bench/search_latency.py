@@ -10,6 +10,7 @@ Batches hold 100 records, as `crm-admin reindex` writes them.
 import argparse
 import random
 import string
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -20,7 +21,9 @@ from shared.local.typesense import TypesenseServer, free_port
 from shared.logic.fields import index_entries
 from shared.models.domain import FieldDefinition, Kanban, Record, StatusDefinition
 from shared.search.index import SearchFilter, TypesenseIndexWriter, TypesenseSearchReader
-from tests.bench.stats import summary_line
+from tests.bench import goals
+from tests.bench.goals import GoalRow
+from tests.bench.stats import percentile, summary_line
 
 API_KEY = "bench-typesense-key"
 ALIAS = "crm-records"
@@ -185,7 +188,7 @@ def typesense_memory(data_dir: Path) -> dict[str, int]:
     raise RuntimeError(f"no Typesense process serves {data_dir}")
 
 
-def measure(index: TypesenseSearchReader, leads: list[Lead], per_kind: int, warm_up: int,
+def time_queries(index: TypesenseSearchReader, leads: list[Lead], per_kind: int, warm_up: int,
             rng: random.Random) -> dict[str, list[tuple[float, int]]]:
     """(milliseconds, hits found) per query kind; kinds are interleaved, after a warm-up of each kind."""
     plan = [kind for kind in QUERY_KINDS for _ in range(per_kind)]
@@ -212,6 +215,50 @@ def report(results: dict[str, list[tuple[float, int]]]) -> None:
     print(f"  {summary_line('overall', [ms for samples in results.values() for ms, _ in samples])}")
 
 
+def rows(results: dict[str, list[tuple[float, int]]], records: int, load_seconds: float,
+         memory: dict[str, int]) -> list[GoalRow]:
+    """Figures without a goal: the load, and the latency of each kind of query and of all."""
+    note = f"{records:,} records; TypesenseSearchReader.search, scoped key, page 1 of 20"
+    found = [GoalRow(
+        "search latency: index load", f"{records / load_seconds:.0f} records/s",
+        note=f"{records:,} records upserted in batches in {load_seconds:.0f} s; Typesense then VmRSS "
+             f"{memory['VmRSS'] / 1024:.0f} MiB, VmHWM {memory['VmHWM'] / 1024:.0f} MiB")]
+    times_by_kind = {kind: [ms for ms, _ in samples] for kind, samples in results.items()}
+    times_by_kind["all kinds"] = [ms for times in times_by_kind.values() for ms in times]
+    for kind, times in times_by_kind.items():
+        found.append(GoalRow(f"search latency: {kind}", f"p50 {percentile(times, 50):.1f} ms, "
+                             f"p95 {percentile(times, 95):.1f} ms", note=f"{note}; {len(times)} queries"))
+    return found
+
+
+def measure(records: int = 100_000, batch_size: int = 100, queries_per_kind: int = 40, warm_up: int = 5,
+            seed: int = 7) -> list[GoalRow]:
+    """Load a fresh Typesense server and time the queries; print the detail, return the rows."""
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory(prefix="crm-bench-") as temp:
+        data_dir = Path(temp) / "typesense"
+        server = TypesenseServer(data_dir, free_port(), API_KEY).start(fresh=True)
+        try:
+            index = TypesenseIndexWriter(server.url, ALIAS, API_KEY, timeout=30)
+            reader = TypesenseSearchReader(server.url, ALIAS, server.create_search_key(), timeout=30)
+            index.ensure_ready()
+            print(f"== search_latency: Typesense at {server.url}, {records} records, "
+                  f"{ACCOUNTS} accounts x {KANBANS_PER_ACCOUNT} kanbans x {len(STATUSES)} statuses", flush=True)
+            started = time.perf_counter()
+            leads = load(index, records, batch_size, rng)
+            load_seconds = time.perf_counter() - started
+            memory = typesense_memory(data_dir)
+            print(f"Load: {records} records via TypesenseIndexWriter.upsert (version-guarded, batches of "
+                  f"{batch_size}) in {load_seconds:.1f} s ({records / load_seconds:.0f} records/s)")
+            print(f"Typesense memory after loading: VmRSS {memory['VmRSS'] / 1024:.0f} MiB, "
+                  f"VmHWM {memory['VmHWM'] / 1024:.0f} MiB")
+            results = time_queries(reader, leads, queries_per_kind, warm_up, rng)
+            report(results)
+        finally:
+            server.stop()
+    return rows(results, records, load_seconds, memory)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
@@ -220,28 +267,7 @@ def main() -> None:
     parser.add_argument("--warm-up", type=int, default=5, help="unmeasured queries of each kind first")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    rng = random.Random(args.seed)
-
-    with tempfile.TemporaryDirectory(prefix="crm-bench-") as temp:
-        data_dir = Path(temp) / "typesense"
-        server = TypesenseServer(data_dir, free_port(), API_KEY).start(fresh=True)
-        try:
-            index = TypesenseIndexWriter(server.url, ALIAS, API_KEY, timeout=30)
-            reader = TypesenseSearchReader(server.url, ALIAS, server.create_search_key(), timeout=30)
-            index.ensure_ready()
-            print(f"== search_latency: Typesense at {server.url}, {args.records} records, "
-                  f"{ACCOUNTS} accounts x {KANBANS_PER_ACCOUNT} kanbans x {len(STATUSES)} statuses")
-            started = time.perf_counter()
-            leads = load(index, args.records, args.batch_size, rng)
-            load_seconds = time.perf_counter() - started
-            memory = typesense_memory(data_dir)
-            print(f"Load: {args.records} records via TypesenseIndexWriter.upsert (version-guarded, batches of "
-                  f"{args.batch_size}) in {load_seconds:.1f} s ({args.records / load_seconds:.0f} records/s)")
-            print(f"Typesense memory after loading: VmRSS {memory['VmRSS'] / 1024:.0f} MiB, "
-                  f"VmHWM {memory['VmHWM'] / 1024:.0f} MiB")
-            report(measure(reader, leads, args.queries_per_kind, args.warm_up, rng))
-        finally:
-            server.stop()
+    sys.exit(goals.report(measure(args.records, args.batch_size, args.queries_per_kind, args.warm_up, args.seed)))
 
 
 if __name__ == "__main__":

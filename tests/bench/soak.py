@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.bench import goals
+from tests.bench.goals import GoalRow
 from tests.bench.search_lag import LIFTED_LIMITS
 from tests.bench.stats import percentile
 from tests.local_stack import LocalStack, local_stack
@@ -177,7 +179,7 @@ def window_line(number: int, window: list[Outcome], started: float, rss: dict[st
             f"(largest: {max(rss, key=rss.get, default='-')} {max(rss.values(), default=0) / 1024**2:.0f} MB)")
 
 
-def run(stack: LocalStack, total: int, clients: int, seed: int) -> bool:
+def run(stack: LocalStack, total: int, clients: int, seed: int) -> list[GoalRow]:
     workload = Workload(total, seed)
     outcomes: list[Outcome] = []
     lock = threading.Lock()
@@ -189,6 +191,7 @@ def run(stack: LocalStack, total: int, clients: int, seed: int) -> bool:
     windows: list[list[Outcome]] = []
     window_started = progress_at = started
     rss: dict[str, int] = {}
+    first_rss: dict[str, int] = {}
     while True:
         finished = not any(t.is_alive() for t in threads)
         if len(outcomes) >= (len(windows) + 1) * WINDOW or (finished and len(outcomes) > len(windows) * WINDOW):
@@ -196,6 +199,7 @@ def run(stack: LocalStack, total: int, clients: int, seed: int) -> bool:
                 window = outcomes[len(windows) * WINDOW:(len(windows) + 1) * WINDOW]
             rss = tree_rss(os.getpid())
             windows.append(window)
+            first_rss = first_rss or rss
             print(window_line(len(windows), window, window_started, rss), flush=True)
             window_started = progress_at = window[-1].finished
         elif finished:
@@ -210,10 +214,11 @@ def run(stack: LocalStack, total: int, clients: int, seed: int) -> bool:
             print(f"stopping early: the stack tree passed {ABORT_TREE_RSS_BYTES / 1024**3:.0f} GB", flush=True)
             workload.stop()
     elapsed = time.perf_counter() - started
-    return report(outcomes, windows, elapsed, rss)
+    return report(outcomes, windows, elapsed, rss, first_rss, clients)
 
 
-def report(outcomes: list[Outcome], windows: list[list[Outcome]], elapsed: float, rss: dict[str, int]) -> bool:
+def report(outcomes: list[Outcome], windows: list[list[Outcome]], elapsed: float, rss: dict[str, int],
+           first_rss: dict[str, int], clients: int) -> list[GoalRow]:
     errors = sum(1 for o in outcomes if o.status >= 400 or o.status == 0)
     by_kind = {kind: sum(1 for o in outcomes if o.kind == kind) for kind in MIX}
     print(f"{len(outcomes)} requests in {elapsed:.1f} s: {len(outcomes) / elapsed:.1f} req/s, {errors} errors; "
@@ -235,21 +240,40 @@ def report(outcomes: list[Outcome], windows: list[list[Outcome]], elapsed: float
     statuses = Counter(f"{o.kind} {o.status or 'no answer'}" for o in outcomes if o.status >= 400 or o.status == 0)
     print(f"{'PASS' if errors == 0 else 'FAIL'}: {errors} requests failed"
           + "".join(f"; {what}: {count}" for what, count in statuses.most_common()))
-    return latency_ok and memory_ok and errors == 0
+    note = (f"local stack, {len(outcomes)} mixed requests from {clients} clients in {elapsed:.0f} s, "
+            f"windows of {WINDOW}")
+    return [
+        GoalRow("soak: p95 latency, last window vs first", f"{last:.0f} ms vs {first:.0f} ms ({last / first:.2f}x)",
+                f"<= {MAX_P95_GROWTH}x", latency_ok, note),
+        GoalRow("soak: stack memory (RSS of its process tree)",
+                f"{total_rss / 1024**2:.0f} MB at the end ({sum(first_rss.values()) / 1024**2:.0f} MB after "
+                f"the first window)", f"< {MAX_TREE_RSS_BYTES / 1024**2:.0f} MB", memory_ok, note),
+        GoalRow("soak: failed requests", f"{errors}", "0", errors == 0, note),
+    ]
+
+
+def default_requests() -> int:
+    return int(os.environ.get("SOAK_REQUESTS", "50000"))
+
+
+def measure(requests: int | None = None, clients: int | None = None, seed: int = 7) -> list[GoalRow]:
+    """Soak a fresh local stack; SOAK_REQUESTS and SOAK_CLIENTS give the defaults."""
+    requests = default_requests() if requests is None else requests
+    clients = int(os.environ.get("SOAK_CLIENTS", "4")) if clients is None else clients
+    with tempfile.TemporaryDirectory(prefix="crm-soak-") as temp, local_stack(Path(temp), LIFTED_LIMITS) as stack:
+        print(f"== soak: local stack at {stack.base_url}; {requests} requests from {clients} "
+              f"keep-alive clients ({', '.join(f'{k} {v}%' for k, v in MIX.items())}), windows of {WINDOW}",
+              flush=True)
+        return run(stack, requests, clients, seed)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=int(os.environ.get("SOAK_REQUESTS", "50000")))
+    parser.add_argument("--requests", type=int, default=default_requests())
     parser.add_argument("--clients", type=int, default=int(os.environ.get("SOAK_CLIENTS", "4")))
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="crm-soak-") as temp, local_stack(Path(temp), LIFTED_LIMITS) as stack:
-        print(f"== soak: local stack at {stack.base_url}; {args.requests} requests from {args.clients} "
-              f"keep-alive clients ({', '.join(f'{k} {v}%' for k, v in MIX.items())}), windows of {WINDOW}",
-              flush=True)
-        passed = run(stack, args.requests, args.clients, args.seed)
-    sys.exit(0 if passed else 1)
+    sys.exit(goals.report(measure(args.requests, args.clients, args.seed)))
 
 
 if __name__ == "__main__":

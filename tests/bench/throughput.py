@@ -18,6 +18,7 @@ import argparse
 import http.client
 import json
 import os
+import sys
 import tempfile
 import time
 import urllib.parse
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.bench.batch_speed import LIFTED_LIMITS
-from tests.bench.goals import GoalRow, table
+from tests.bench.goals import GoalRow, report
 from tests.bench.stats import percentile
 from tests.local_stack import LocalStack, local_stack
 
@@ -132,7 +133,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0, help="how long each method and client count runs")
     args = parser.parse_args()
-    print(table(measure(args.seconds)))
+    sys.exit(report(measure(args.seconds)))
 
 
 if __name__ == "__main__":
