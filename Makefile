@@ -29,7 +29,9 @@ WEBHOOKS_ALLOW_LOCAL_HTTP ?= true
 run: $(STAMP)
 	WEBHOOKS_ALLOW_LOCAL_HTTP=$(WEBHOOKS_ALLOW_LOCAL_HTTP) $(BIN)/python -m shared.local.stack
 
-test: $(STAMP)
+# The end-to-end suite also runs against `sam local start-api` (make sam), or says why it is skipped (no
+# Docker engine).
+test: $(STAMP) $(SAM_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -39,7 +41,7 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration
 
-e2e: $(STAMP)
+e2e: $(STAMP) $(SAM_STAMP)
 	$(BIN)/python -m pytest tests/e2e
 
 lint: $(STAMP)

@@ -145,9 +145,10 @@ def local_template(template_path: Path, variables: list[str]) -> Path:
 
     - every function also declares `variables`: `sam local` sets only the variables a function declares, and
       --env-vars gives their values;
-    - the methods without authorization (the CORS preflights, the documentation) come first. SAM CLI merges the
-      methods of one path and function into one route that keeps the authorizer of the last method it read, so
-      an OPTIONS method read last would serve GET, POST, ... of its path without the authorizer.
+    - the methods without authorization (the CORS preflights, the documentation) get an operation name of their
+      own and come last. SAM CLI merges the methods of one path, function and operation name into one route that
+      keeps the authorizer of the last method it read, and for each method and path serves the last route that
+      has them: so GET /docs stays public while ANY /docs runs the authorizer, as API Gateway does it.
     """
     template = json.loads(template_path.read_text())
     for function in functions_of(template).values():
@@ -155,12 +156,14 @@ def local_template(template_path: Path, variables: list[str]) -> Path:
         for name in variables:
             declared.setdefault(name, "")
 
-    def unauthorized_method_first(item: tuple[str, dict[str, Any]]) -> bool:
-        _, resource = item
-        return not (resource["Type"] == "AWS::ApiGateway::Method"
-                    and resource["Properties"].get("AuthorizationType", "NONE") == "NONE")
+    def is_public_method(resource: dict[str, Any]) -> bool:
+        return (resource["Type"] == "AWS::ApiGateway::Method"
+                and resource["Properties"].get("AuthorizationType", "NONE") == "NONE")
 
-    template["Resources"] = dict(sorted(template["Resources"].items(), key=unauthorized_method_first))
+    for resource in template["Resources"].values():
+        if is_public_method(resource):
+            resource["Properties"].setdefault("OperationName", "public")
+    template["Resources"] = dict(sorted(template["Resources"].items(), key=lambda item: is_public_method(item[1])))
     copy = template_path.with_name(template_path.name.replace(".template.json", ".sam-local.template.json"))
     copy.write_text(json.dumps(template, indent=1))
     return copy
@@ -241,6 +244,15 @@ def _wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None
     raise RuntimeError(f"sam local start-api did not listen on port {port} within {timeout:.0f} s")
 
 
+def remove_containers(assembly_dir: Path) -> None:
+    """Remove the function containers left running from this assembly's assets (by their bind mounts)."""
+    for asset in assembly_dir.glob("asset.*"):
+        listed = subprocess.run(["docker", "ps", "-aq", "--filter", f"volume={asset}"],
+                                capture_output=True, text=True)
+        if ids := listed.stdout.split():
+            subprocess.run(["docker", "rm", "--force", *ids], capture_output=True)
+
+
 def _stop(*_: object) -> None:
     raise KeyboardInterrupt
 
@@ -307,13 +319,15 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        # SAM CLI removes its containers on an interrupt (Ctrl-C), not on SIGTERM.
         for child in reversed(children):
-            child.terminate()
+            child.send_signal(signal.SIGINT if child is not children[0] else signal.SIGTERM)
         for child in reversed(children):
             try:
                 child.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 child.kill()
+        remove_containers(template_path.parent)
 
 
 def _echo(lines: "queue.Queue[str]") -> None:

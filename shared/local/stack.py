@@ -83,7 +83,8 @@ def _function_environment(settings: LocalStackSettings, endpoint_url: str, types
 
 
 # Function settings a developer (or a test) may set for the local stack.
-_PASSED_THROUGH = ("WEBHOOK_RETRY_BASE_SECONDS", "WEBHOOK_RETRY_MAX_SECONDS", "WEBHOOK_RETRY_WINDOW_SECONDS")
+_PASSED_THROUGH = ("RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_PER_HOUR", "WEBHOOK_RETRY_BASE_SECONDS",
+                   "WEBHOOK_RETRY_MAX_SECONDS", "WEBHOOK_RETRY_WINDOW_SECONDS")
 
 
 def _write_private(path: Path, text: str) -> None:
