@@ -205,6 +205,8 @@ def test_the_fuzzed_document_is_the_served_one(stack):
     assert served == committed
 
 
+@pytest.mark.gateway_only("fuzzed requests: sam local start-api answers a body that is not UTF-8 with 502, a method it "
+                          "does not route with 403, and refuses paths with control characters in its authorizer check")
 @schema.parametrize()
 def test_every_operation_answers_as_documented(case, stack, fuzz_account, fuzz_targets, fuzz_report):
     case.call_and_validate(
