@@ -53,7 +53,7 @@ EXCLUDED_NAMES = frozenset({"__pycache__", ".pytest_cache"})
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 # Dependencies the Lambda Python runtime already provides.
 PROVIDED_BY_RUNTIME = frozenset({"boto3", "botocore"})
-_PIP_PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
+PIP_PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 
 
 def runtime_dependencies(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
@@ -130,6 +130,6 @@ def lambda_code(runtime: lambda_.Runtime, architecture: lambda_.Architecture) ->
         bundling=BundlingOptions(
             # Required by the API; used only if local bundling declined, which it never does.
             image=runtime.bundling_image,
-            local=LocalPythonBundling(python_version, _PIP_PLATFORMS[architecture.name]),
+            local=LocalPythonBundling(python_version, PIP_PLATFORMS[architecture.name]),
         ),
     )

@@ -35,16 +35,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from shared.local.stack import write_private
 from shared.local.typesense import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SAM = Path(sys.executable).parent.parent / "sam" / "bin" / "sam"
 ARCHITECTURE = "x86_64"
 # Debian suites whose python3 is the Lambda runtime's Python.
-DEBIAN_SUITES = {"python3.11": "bookworm", "python3.13": "trixie"}
+DEBIAN_SUITES = {"python3.13": "trixie"}
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 _DEBIAN_ARCHITECTURES = {"x86_64": "amd64", "arm64": "arm64"}
-_PIP_PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
 # The runtime interface client AWS's own Python base images use, and the SDK the Lambda runtime provides (the
 # asset leaves boto3 out): the version this project's tests run with.
 RUNTIME_PACKAGES = ("awslambdaric==4.2.2", f"boto3=={metadata.version('boto3')}")
@@ -90,10 +90,11 @@ def ensure_base_image(runtime: str, architecture: str) -> str:
         subprocess.run(["mmdebstrap", "--quiet", "--variant=minbase", f"--include={python},ca-certificates",
                         f"--architectures={_DEBIAN_ARCHITECTURES[architecture]}",
                         DEBIAN_SUITES[runtime], str(rootfs), DEBIAN_MIRROR], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                        "--no-compile", "--only-binary=:all:", "--platform", _PIP_PLATFORMS[architecture],
-                        "--python-version", runtime.removeprefix("python"), "--implementation", "cp",
-                        "--target", str(rootfs / "var/runtime"), *RUNTIME_PACKAGES], check=True)
+        # As the asset's dependencies are installed: wheels of the Lambda platform, for the runtime's Python.
+        from infra.bundling import PIP_PLATFORMS, pip_install_command
+
+        subprocess.run(pip_install_command(str(rootfs / "var/runtime"), runtime.removeprefix("python"),
+                                           PIP_PLATFORMS[architecture], RUNTIME_PACKAGES), check=True)
         (rootfs / "var/task").mkdir(parents=True)
         bootstrap = rootfs / "var/runtime/bootstrap"
         bootstrap.write_text(BOOTSTRAP.format(python=python))
@@ -125,9 +126,7 @@ def ensure_base_image(runtime: str, architecture: str) -> str:
 
 def synthesize(out_dir: Path, architecture: str) -> Path:
     """`make synth`'s `cdk synth`, with context architecture=<architecture>, into out_dir; the template's path."""
-    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-                        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
-                        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "18,20"}
+    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     shutil.rmtree(out_dir, ignore_errors=True)
     subprocess.run(["npx", "--yes", "aws-cdk@2", "synth", "--quiet", "-c", f"architecture={architecture}",
                     "--output", str(out_dir)], cwd=ROOT, env=env, check=True, stdout=sys.stderr)
@@ -260,6 +259,9 @@ def _stop(*_: object) -> None:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     signal.signal(signal.SIGTERM, _stop)
+    # The CDK's jsii runtime (the synthesis, the pip command of infra.bundling) warns about Node versions.
+    os.environ.update({"JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+                       "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "18,20"})
     if not SAM.exists():
         raise SystemExit(f"{SAM} is missing: run `make sam` (it installs SAM CLI into its own virtualenv)")
     work_dir = Path(os.environ.get("LOCAL_DATA_DIR", ".local")).resolve() / "sam"
@@ -291,8 +293,7 @@ def main() -> None:
         values = {name: value.replace("127.0.0.1", gateway_address) for name, value in environment.items()
                   if not name.startswith("AWS_")}
         env_vars = work_dir / "env-vars.json"
-        env_vars.write_text(json.dumps({"Parameters": values}))
-        env_vars.chmod(0o600)
+        write_private(env_vars, json.dumps({"Parameters": values}))
         sam_template = local_template(template_path, sorted(values))
 
         # SAM CLI hands its region and credentials to the containers.

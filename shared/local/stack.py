@@ -87,7 +87,7 @@ _PASSED_THROUGH = ("RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_PER_HOUR", "WEBHOOK_RETR
                    "WEBHOOK_RETRY_MAX_SECONDS", "WEBHOOK_RETRY_WINDOW_SECONDS")
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     """Write a file only its owner may read (it holds the stack's keys)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
@@ -147,7 +147,7 @@ def main() -> None:
                                                      typesense.create_search_key(), queue_url)
         os.environ.update(function_environment)
         if settings.function_environment_file:
-            _write_private(settings.function_environment_file, json.dumps(function_environment))
+            write_private(settings.function_environment_file, json.dumps(function_environment))
 
         # Imported after the environment is set: these read the settings on first use.
         from shared.eventbus import events_client
