@@ -83,6 +83,8 @@ def ensure_base_image(runtime: str, architecture: str) -> str:
     if inspected.returncode == 0 and inspected.stdout.strip() == wanted:
         log.info("base image %s is current (recipe %s)", tag, wanted)
         return tag
+    if shutil.which("mmdebstrap") is None:
+        raise SystemExit(f"building the base image {tag} needs mmdebstrap (Debian: apt-get install mmdebstrap)")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="lambda-rootfs-") as work:
         rootfs = Path(work) / "rootfs"
