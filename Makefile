@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit integration e2e lint install clean synth bench openapi
+.PHONY: run test unit integration e2e lint install clean synth bench openapi sam
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +14,24 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# SAM CLI lives in a virtualenv of its own (.venv/sam): its pins (boto3, click, pydantic) would change the
+# versions the project's own tests run with.
+SAM_STAMP := $(VENV)/sam/.installed
+$(SAM_STAMP): $(STAMP)
+	$(PYTHON) -m venv $(VENV)/sam
+	$(VENV)/sam/bin/pip install --quiet --upgrade pip
+	$(VENV)/sam/bin/pip install --quiet "aws-sam-cli>=1.170,<2"
+	touch $(SAM_STAMP)
+
 # Webhooks of the local stack may target http://127.0.0.1 (deployed stacks refuse it).
 WEBHOOKS_ALLOW_LOCAL_HTTP ?= true
 
 run: $(STAMP)
 	WEBHOOKS_ALLOW_LOCAL_HTTP=$(WEBHOOKS_ALLOW_LOCAL_HTTP) $(BIN)/python -m shared.local.stack
 
-test: $(STAMP)
+# The end-to-end suite also runs against `sam local start-api` (make sam), or says why it is skipped (no
+# Docker engine).
+test: $(STAMP) $(SAM_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -30,7 +41,7 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration
 
-e2e: $(STAMP)
+e2e: $(STAMP) $(SAM_STAMP)
 	$(BIN)/python -m pytest tests/e2e
 
 lint: $(STAMP)
@@ -63,6 +74,12 @@ synth: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 \
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
 	npx --yes aws-cdk@2 synth --quiet
+
+# The synthesized template's functions in Lambda runtime containers (x86_64), served by `sam local start-api` on
+# http://127.0.0.1:$${SAM_PORT:-3000} against the local stack's DynamoDB and Typesense. Needs a Docker engine
+# and mmdebstrap (for the base image, built once and kept by the engine).
+sam: $(SAM_STAMP)
+	WEBHOOKS_ALLOW_LOCAL_HTTP=$(WEBHOOKS_ALLOW_LOCAL_HTTP) $(BIN)/python -m shared.local.sam
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache

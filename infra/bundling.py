@@ -54,7 +54,7 @@ EXCLUDED_NAMES = frozenset({"__pycache__", ".pytest_cache"})
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 # Dependencies the Lambda Python runtime already provides (urllib3 as botocore's own HTTP client).
 PROVIDED_BY_RUNTIME = frozenset({"boto3", "botocore", "urllib3"})
-_PIP_PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
+PIP_PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 
 
 def runtime_dependencies(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
@@ -131,6 +131,6 @@ def lambda_code(runtime: lambda_.Runtime, architecture: lambda_.Architecture) ->
         bundling=BundlingOptions(
             # Required by the API; used only if local bundling declined, which it never does.
             image=runtime.bundling_image,
-            local=LocalPythonBundling(python_version, _PIP_PLATFORMS[architecture.name]),
+            local=LocalPythonBundling(python_version, PIP_PLATFORMS[architecture.name]),
         ),
     )

@@ -9,7 +9,7 @@ here.
 
 import re
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 from aws_cdk import Duration, SecretValue
 from aws_cdk import aws_events as events
@@ -39,7 +39,11 @@ from shared.routes import (
 )
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
-ARCHITECTURE = lambda_.Architecture.ARM_64
+# The functions' architecture. Context `architecture` (`-c architecture=x86_64`) changes it only for `make sam`,
+# which runs the functions in local x86_64 containers; a deployment keeps arm64.
+ARCHITECTURE_CONTEXT_KEY = "architecture"
+ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+DEFAULT_ARCHITECTURE = "arm64"
 MEMORY_MB = 512
 API_TIMEOUT = Duration.seconds(API_FUNCTION_TIMEOUT_SECONDS)
 INDEXER_TIMEOUT = Duration.seconds(INDEXER_TIMEOUT_SECONDS)
@@ -129,6 +133,14 @@ def access_for(group: str) -> Access:
     return replace(access, writes=(*access.writes, "rate"), reads=(*access.reads, *confirm), idempotency=True)
 
 
+def architecture_from_context(get: Any) -> lambda_.Architecture:
+    """The functions' architecture from context `architecture` (a context getter such as `node.try_get_context`)."""
+    name = get(ARCHITECTURE_CONTEXT_KEY) or DEFAULT_ARCHITECTURE
+    if name not in ARCHITECTURES:
+        raise ValueError(f"context {ARCHITECTURE_CONTEXT_KEY}: {name!r} is not one of {sorted(ARCHITECTURES)}")
+    return ARCHITECTURES[name]
+
+
 def lambda_handler(entry_point: str) -> str:
     """The route table's "package.module:function" as Lambda's "package.module.function"."""
     module, _, function = entry_point.partition(":")
@@ -153,7 +165,8 @@ class FunctionsConstruct(Construct):
         self._index_arns = index_arns
         self._webhook_queue = webhook_queue
         self._typesense_nodes = typesense.nodes_value
-        self._code = lambda_code(RUNTIME, ARCHITECTURE)
+        self._architecture = architecture_from_context(self.node.try_get_context)
+        self._code = lambda_code(RUNTIME, self._architecture)
 
         self.pagination_secret = secretsmanager.Secret(
             self,
@@ -246,7 +259,7 @@ class FunctionsConstruct(Construct):
             code=self._code,
             handler=lambda_handler(entry_point),
             runtime=RUNTIME,
-            architecture=ARCHITECTURE,
+            architecture=self._architecture,
             memory_size=MEMORY_MB,
             timeout=timeout,
             role=role,

@@ -19,9 +19,13 @@ from typing import Any
 from shared.local.typesense import free_port
 
 REPO = Path(__file__).resolve().parents[1]
-STARTUP_SECONDS = 120
-# What `make run` runs.
+# What `make run` runs, and how long it may take to start.
 STACK_COMMAND = [sys.executable, "-m", "shared.local.stack"]
+STARTUP_SECONDS = 120
+# What `make sam` runs (the same stack, its API served by `sam local start-api`): a synthesis, the base image
+# when the engine lacks it, and the function containers make it slower to start.
+SAM_COMMAND = [sys.executable, "-m", "shared.local.sam"]
+SAM_STARTUP_SECONDS = 600
 
 
 @dataclass
@@ -40,6 +44,8 @@ class LocalStack:
     dynamodb_port: int
     demo: dict[str, str]
     log_path: Path
+    sam: bool = False
+    """Whether `sam local start-api` serves the API (else the local gateway)."""
 
     def request(self, method: str, path: str, *, token: str | None = None, body: Any = None,
                 headers: dict[str, str] | None = None) -> HttpResponse:
@@ -66,17 +72,20 @@ def stack_environment(work_dir: Path, environment: dict[str, str] | None = None)
 
 
 @contextmanager
-def local_stack(work_dir: Path, environment: dict[str, str] | None = None) -> Iterator[LocalStack]:
-    """Run the stack until the block ends; `environment` adds to (or overrides) its settings."""
+def local_stack(work_dir: Path, environment: dict[str, str] | None = None, *,
+                sam: bool = False) -> Iterator[LocalStack]:
+    """Run the stack until the block ends; `environment` adds to (or overrides) its settings. With `sam`, its
+    API is served by `sam local start-api` from Lambda runtime containers (`make sam`)."""
     log_path = work_dir / "stack.log"
-    env = stack_environment(work_dir, environment)
+    env = stack_environment(work_dir, environment) | ({"SAM_PORT": str(free_port())} if sam else {})
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(STACK_COMMAND, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log)
+        process = subprocess.Popen(SAM_COMMAND if sam else STACK_COMMAND, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                   stderr=log)
     try:
-        ready = _wait_until_ready(process)
+        ready = _wait_until_ready(process, SAM_STARTUP_SECONDS if sam else STARTUP_SECONDS)
         if ready is None:
             raise RuntimeError(f"the local stack did not start:\n{log_path.read_text()[-3000:]}")
-        yield LocalStack(ready["baseUrl"], int(env["DYNAMODB_PORT"]), ready, log_path)
+        yield LocalStack(ready["baseUrl"], int(env["DYNAMODB_PORT"]), ready, log_path, sam)
     finally:
         process.terminate()
         try:
@@ -86,8 +95,8 @@ def local_stack(work_dir: Path, environment: dict[str, str] | None = None) -> It
             process.wait(timeout=10)
 
 
-def _wait_until_ready(process: subprocess.Popen) -> dict[str, str] | None:
-    """The stack's READY line as JSON, or None if it exits or stays silent for STARTUP_SECONDS.
+def _wait_until_ready(process: subprocess.Popen, startup_seconds: float) -> dict[str, str] | None:
+    """The stack's READY line as JSON, or None if it exits or stays silent for `startup_seconds`.
 
     A reader thread keeps draining stdout for the stack's whole life, so the pipe never fills.
     """
@@ -101,7 +110,7 @@ def _wait_until_ready(process: subprocess.Popen) -> dict[str, str] | None:
         lines.put("")
 
     threading.Thread(target=read, name="stack-stdout", daemon=True).start()
-    deadline = time.monotonic() + STARTUP_SECONDS
+    deadline = time.monotonic() + startup_seconds
     while (remaining := deadline - time.monotonic()) > 0:
         try:
             line = lines.get(timeout=remaining)

@@ -50,6 +50,8 @@ class LocalStackSettings(BaseModel):
     delivery_queue_name: str = Field(default="crm-local-deliveries", alias="DELIVERY_QUEUE_NAME")
     # Webhooks may target http://127.0.0.1 (a receiver on this machine); deployed stacks never allow it.
     webhooks_allow_local_http: bool = Field(default=True, alias="WEBHOOKS_ALLOW_LOCAL_HTTP")
+    # Where to write the functions' environment as JSON (`make sam` hands it to the Lambda containers).
+    function_environment_file: Path | None = Field(default=None, alias="LOCAL_FUNCTION_ENVIRONMENT_FILE")
 
 
 def _function_environment(settings: LocalStackSettings, endpoint_url: str, typesense: TypesenseConnection,
@@ -81,7 +83,15 @@ def _function_environment(settings: LocalStackSettings, endpoint_url: str, types
 
 
 # Function settings a developer (or a test) may set for the local stack.
-_PASSED_THROUGH = ("WEBHOOK_RETRY_BASE_SECONDS", "WEBHOOK_RETRY_MAX_SECONDS", "WEBHOOK_RETRY_WINDOW_SECONDS")
+_PASSED_THROUGH = ("RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_PER_HOUR", "WEBHOOK_RETRY_BASE_SECONDS",
+                   "WEBHOOK_RETRY_MAX_SECONDS", "WEBHOOK_RETRY_WINDOW_SECONDS")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read (it holds the stack's keys)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+        file.write(text)
 
 
 def _stop(*_: object) -> None:
@@ -133,8 +143,11 @@ def main() -> None:
         sqs = _sqs_client(dynamodb.endpoint_url)
         queue_url, _ = create_delivery_queues(sqs, settings.delivery_queue_name,
                                               visibility_timeout=DELIVERIES_TIMEOUT_SECONDS)
-        os.environ.update(_function_environment(settings, dynamodb.endpoint_url, typesense,
-                                                typesense.create_search_key(), queue_url))
+        function_environment = _function_environment(settings, dynamodb.endpoint_url, typesense,
+                                                     typesense.create_search_key(), queue_url)
+        os.environ.update(function_environment)
+        if settings.function_environment_file:
+            write_private(settings.function_environment_file, json.dumps(function_environment))
 
         # Imported after the environment is set: these read the settings on first use.
         from shared.eventbus import events_client

@@ -15,6 +15,7 @@ def connect(stack) -> http.client.HTTPConnection:
     return http.client.HTTPConnection(url.hostname, url.port, timeout=60)
 
 
+@pytest.mark.gateway_only("Lambda's 6 MB invocation payload limit (the emulator passes larger events on)")
 def test_a_body_over_the_functions_payload_limit_is_a_413(stack):
     body = json.dumps({"title": "big", "customFields": {"field_notes_abc": "x" * (5 * 1024 * 1024)}})
 
@@ -24,6 +25,7 @@ def test_a_body_over_the_functions_payload_limit_is_a_413(stack):
     assert response.json()["error"] == "Request Entity Too Large"
 
 
+@pytest.mark.gateway_only("API Gateway's 10 MB request limit (sam local start-api waits for the whole body)")
 def test_a_body_over_the_gateways_limit_is_refused_unread(stack):
     connection = connect(stack)
     connection.putrequest("POST", "/crm/records")

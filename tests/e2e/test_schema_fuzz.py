@@ -40,6 +40,7 @@ from schemathesis.specs.openapi.checks import (
 
 from shared import idempotency
 from shared.openapi import DOCUMENT_PATH
+from tests.e2e.conftest import UNAUTHORIZED_ANSWERS
 
 pytestmark = pytest.mark.e2e
 
@@ -204,6 +205,8 @@ def test_the_fuzzed_document_is_the_served_one(stack):
     assert served == committed
 
 
+@pytest.mark.gateway_only("fuzzed requests: sam local start-api answers a body that is not UTF-8 with 502, a method it "
+                          "does not route with 403, and refuses paths with control characters in its authorizer check")
 @schema.parametrize()
 def test_every_operation_answers_as_documented(case, stack, fuzz_account, fuzz_targets, fuzz_report):
     case.call_and_validate(
@@ -212,6 +215,7 @@ def test_every_operation_answers_as_documented(case, stack, fuzz_account, fuzz_t
     )
 
 
+@pytest.mark.gateway_only(UNAUTHORIZED_ANSWERS)
 @pytest.mark.parametrize("authorization", [None, "Bearer crm_token_unknown.secret"], ids=["no token", "unknown token"])
 def test_every_operation_answers_a_request_without_a_valid_token_as_documented(stack, authorization):
     """The 401 the fuzzing above never meets (its requests all carry a valid token), for every operation
@@ -248,7 +252,14 @@ FOUND = [
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status"), FOUND, ids=[f"{m} {p} {b}" for m, p, b, _ in FOUND])
+# sam local start-api answers a method it does not route (TRACE) with its own 403 "Missing Authentication Token".
+UNROUTED_BY_SAM = pytest.mark.gateway_only("a method sam local start-api does not route")
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status"), [
+    pytest.param(*found, id=" ".join(map(str, found[:3])), marks=UNROUTED_BY_SAM if found[0] == "TRACE" else ())
+    for found in FOUND
+])
 def test_what_fuzzing_found_stays_fixed(stack, fuzz_account, method, path, body, status):
     response = stack.request(method, path, token=fuzz_account["token"], body=body)
     assert response.status == status, response.body

@@ -8,7 +8,7 @@ test_each_function_is_granted_exactly_its_literal_access until this file says so
 
 import pytest
 
-from infra.functions_construct import access_for, lambda_handler
+from infra.functions_construct import access_for, architecture_from_context, lambda_handler
 from shared.routes import (
     AUTHORIZER_HANDLER,
     DELIVERIES_HANDLER,
@@ -150,6 +150,13 @@ def test_one_function_per_route_group_plus_authorizer_stream_consumers_verifier_
                                             EVENTS_HANDLER, VERIFIER_HANDLER, DELIVERIES_HANDLER)}
 
     assert set(function_ids_by_handler(cfn)) == expected
+
+
+def test_the_architecture_is_arm64_unless_the_sam_test_asks_for_x86_64():
+    assert architecture_from_context({}.get).name == "arm64"
+    assert architecture_from_context({"architecture": "x86_64"}.get).name == "x86_64"
+    with pytest.raises(ValueError, match="'amd64' is not one of"):
+        architecture_from_context({"architecture": "amd64"}.get)
 
 
 def test_functions_share_one_asset_and_the_same_defaults(cfn):
