@@ -67,9 +67,14 @@ def image_tag(runtime: str, architecture: str) -> str:
     return f"public.ecr.aws/lambda/python:{runtime.removeprefix('python')}-{architecture}"
 
 
+def local_name(runtime: str, architecture: str) -> str:
+    """The base image's own name, saying what it is; image_tag is only where `sam local` looks for it."""
+    return f"crm-records-api/lambda-base:{runtime}-{architecture}-debian-{DEBIAN_SUITES[runtime]}"
+
+
 def recipe(runtime: str, architecture: str) -> str:
     """A digest of everything the base image is built from: an image with the same label is reused."""
-    parts = [runtime, architecture, DEBIAN_SUITES.get(runtime, ""), *RUNTIME_PACKAGES, BOOTSTRAP]
+    parts = [local_name(runtime, architecture), DEBIAN_SUITES.get(runtime, ""), *RUNTIME_PACKAGES, BOOTSTRAP]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
@@ -105,18 +110,20 @@ def ensure_base_image(runtime: str, architecture: str) -> str:
             "org.opencontainers.image.title": f"Local Lambda base image for {runtime} ({architecture})",
             "org.opencontainers.image.description": (
                 f"Not an AWS image. Built by `make sam` of crm-records-api from Debian {DEBIAN_SUITES[runtime]} "
-                f"packages ({python}) and PyPI ({', '.join(RUNTIME_PACKAGES)}); tagged {tag} because that is "
-                "where `sam local --skip-pull-image` looks for this runtime's image."),
+                f"packages ({python}) and PyPI ({', '.join(RUNTIME_PACKAGES)}); also tagged {tag} because that "
+                "is where `sam local --skip-pull-image` looks for this runtime's image."),
             "org.crm-records-api.recipe": wanted,
         }
         changes = [f"LABEL {name}={json.dumps(value)}" for name, value in labels.items()]
         changes += ["ENV LAMBDA_TASK_ROOT=/var/task", "ENV LAMBDA_RUNTIME_DIR=/var/runtime", "ENV LANG=C.UTF-8",
                     "WORKDIR /var/task", 'ENTRYPOINT ["/var/runtime/bootstrap"]']
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        subprocess.run(["docker", "import", *(a for c in changes for a in ("--change", c)), "-", tag],
+        name = local_name(runtime, architecture)
+        subprocess.run(["docker", "import", *(a for c in changes for a in ("--change", c)), "-", name],
                        stdin=tar.stdout, check=True, stdout=subprocess.DEVNULL)
         if tar.wait() != 0:
             raise RuntimeError("tar of the base image's root filesystem failed")
+        subprocess.run(["docker", "tag", name, tag], check=True)
     # `sam local` layers its emulator onto the base image once, as <repository>:<version>-rapid-<architecture>;
     # drop that layering of the previous base image so that it is made again from this one.
     repository, _, version = tag.partition(":")
