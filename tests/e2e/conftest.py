@@ -3,7 +3,8 @@
 Each test runs against two endpoints of that stack: the local gateway (`make run`, handlers in-process) and
 `sam local start-api` (`make sam`, the synthesized functions in Lambda runtime containers). E2E_ENDPOINTS
 (comma-separated, default "gateway,sam") picks them; the SAM endpoint is skipped, with the reason, where no
-Docker engine answers. A test marked `gateway_only` checks what only the local gateway emulates.
+Docker engine answers, unless E2E_REQUIRE_SAM=1 (CI sets it): then that is a failure. A test marked
+`gateway_only` checks what only the local gateway emulates.
 """
 
 import os
@@ -47,6 +48,8 @@ def sam_unavailable() -> str | None:
 def stack(request, tmp_path_factory):
     sam = request.param == "sam"
     if sam and (reason := sam_unavailable()):
+        if os.environ.get("E2E_REQUIRE_SAM") == "1":
+            pytest.fail(f"E2E_REQUIRE_SAM=1, but sam local start-api cannot run: {reason}")
         pytest.skip(f"end-to-end suite against sam local start-api skipped: {reason}")
     # The demo account serves every e2e test; the limiter test sets its own account's limits.
     limits = {"RATE_LIMIT_PER_MINUTE": "100000", "RATE_LIMIT_PER_HOUR": "1000000"}
