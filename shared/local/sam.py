@@ -3,8 +3,9 @@
 1. The CDK app is synthesized as `make synth` does it, with context `architecture=x86_64` (the containers run on
    this machine's architecture; deployments stay arm64), into `.local/sam/cdk.out`.
 2. A Lambda base image for the functions' runtime is built from Debian packages (a root filesystem by
-   mmdebstrap) and PyPI's `awslambdaric`, unless the engine already holds one of the same recipe. It is tagged
-   where `sam local --skip-pull-image` looks for the runtime's image; its labels say what it is.
+   mmdebstrap) and PyPI's `awslambdaric`, unless the engine already holds one of the same recipe. It has a name
+   of its own (local_name) and is also tagged where `sam local --skip-pull-image` looks for the runtime's image;
+   its labels say what it is.
 3. The local stack (`make run`: embedded DynamoDB, Typesense, stream and queue pollers, the demo account) starts
    as usual; its in-process gateway moves to a free port, the pollers keep feeding the indexer, the events
    function and the delivery worker.
