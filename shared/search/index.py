@@ -22,11 +22,14 @@ import contextlib
 import hashlib
 import hmac
 import json
+import ssl
 import time
 from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property, lru_cache
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
+
+import urllib3
 
 from shared.models.domain import Record
 from shared.search.ports import SearchFilter, SearchPage, SearchUnavailable, document_id
@@ -366,10 +369,6 @@ class TypesenseSearchReader:
     @cached_property
     def _http(self) -> Any:
         """The process's one HTTP client to Typesense, built on first use and kept for warm invocations."""
-        import ssl
-
-        import urllib3
-
         tls = ssl.create_default_context() if any(url.startswith("https:") for url in self._urls) else None
         return urllib3.PoolManager(maxsize=10, timeout=urllib3.Timeout(total=self._timeout), retries=False,
                                    ssl_context=tls)
@@ -388,8 +387,6 @@ class TypesenseSearchReader:
     def search_as(self, account_id: str, params: dict[str, Any]) -> dict[str, Any] | None:
         """One search request through the alias with the account's scoped key: the result, or None when
         no collection is behind the alias yet."""
-        import urllib3
-
         path = f"/collections/{quote(self.alias, safe='')}/documents/search"
         headers = {"X-TYPESENSE-API-KEY": self.scoped_key(account_id)}
         failure: Exception | None = None
